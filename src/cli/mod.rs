@@ -1,0 +1,1 @@
+//! The `serin` command line.

@@ -1,0 +1,1 @@
+//! One analysis tick, shared by the daemon, replay and the simulations.

@@ -1,0 +1,1 @@
+//! `serin replay`: the engine over recorded or historical metrics, with simulated time.

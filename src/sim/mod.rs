@@ -1,0 +1,1 @@
+//! Scenario generator: simulated traffic written as recordings.

@@ -22,10 +22,13 @@
 pub mod cli;
 pub mod engine;
 pub mod judge;
+pub mod lint;
 pub mod replay;
 pub mod rollout;
 pub mod sim;
+pub mod simulate;
 pub mod source;
 pub mod spec;
+pub mod target;
 pub mod template;
 pub mod time;

@@ -1,1 +1,125 @@
-//! One analysis tick, shared by the daemon, replay and the simulations.
+//! One analysis tick, shared by the daemon, replay and the simulations:
+//!
+//! ```text
+//! prepare(spec, catalog, target) ─► Analysis (rendered templates)
+//! observe(source, analysis, at)  ─► IntervalObservation      (the only async, IO part)
+//! decide(state, spec, analysis, observation, inputs) ─► Decision { judgement, transition }  (pure)
+//! ```
+
+mod observe;
+mod variables;
+
+use std::time::SystemTime;
+
+pub use observe::{observe, reading_of_histogram, reading_of_ratio, reading_of_value};
+pub use variables::variables;
+
+use crate::judge::{self, Context, IntervalObservation, JudgeConfig, Judgement};
+use crate::rollout::{self, BlueGreenStage, Inputs, Phase, RolloutState, Transition};
+use crate::spec::{RolloutSpec, Strategy};
+use crate::target::Target;
+use crate::template::{Catalog, RenderError, Template, TemplateError};
+
+/// The rendered templates one rollout is analysed with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub templates: Vec<Template>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("metric {metric:?} is defined by both {first} and {second}: metric names must be unique across a rollout's templates")]
+    DuplicateMetric { metric: String, first: String, second: String },
+}
+
+impl Analysis {
+    /// Every distinct rendered query, in template order (what `serin record` fetches).
+    pub fn queries(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for q in self.templates.iter().flat_map(|t| t.queries()) {
+            if !out.iter().any(|seen| seen == q) {
+                out.push(q.to_string());
+            }
+        }
+        out
+    }
+}
+
+/// Renders the templates named by `serin.io/analysis` for this target.
+pub fn prepare(spec: &RolloutSpec, catalog: &Catalog, target: &Target) -> Result<Analysis, EngineError> {
+    let vars = variables(spec, target);
+    let mut templates: Vec<Template> = Vec::new();
+    for name in &spec.analysis {
+        let rendered = crate::template::render(catalog.get(name)?, &vars)?;
+        for metric in &rendered.metrics {
+            if let Some(other) = templates.iter().find(|t| t.metric(&metric.name).is_some()) {
+                return Err(EngineError::DuplicateMetric {
+                    metric: metric.name.clone(),
+                    first: other.name.clone(),
+                    second: rendered.name.clone(),
+                });
+            }
+        }
+        templates.push(rendered);
+    }
+    Ok(Analysis { templates })
+}
+
+/// What one tick decided, and the findings it decided on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub judgement: Option<Judgement>,
+    pub transition: Transition,
+}
+
+/// Judges the observation (if any) and steps the state machine. Pure.
+pub fn decide(
+    state: &RolloutState,
+    spec: &RolloutSpec,
+    analysis: &Analysis,
+    observation: Option<&IntervalObservation>,
+    inputs: &Inputs,
+    config: &JudgeConfig,
+) -> Decision {
+    let analysing = observation.filter(|_| !state.phase.is_terminal());
+    let Some(observation) = analysing else {
+        return Decision { judgement: None, transition: rollout::step(state, spec, None, inputs) };
+    };
+    let context = Context {
+        now: inputs.now,
+        step: state.traffic_epoch,
+        interval: spec.interval,
+        baseline_frozen: baseline_frozen(state, spec),
+    };
+    let (judge_state, judgement) = judge::update(&state.judge, &analysis.templates, observation, &context, config);
+    let mut judged = state.clone();
+    judged.judge = judge_state;
+    let transition = rollout::step(&judged, spec, Some(&judgement), inputs);
+    Decision { judgement: Some(judgement), transition }
+}
+
+/// Blue-green after the flip: the previous slot no longer serves, so its evidence from
+/// before the flip is the baseline.
+fn baseline_frozen(state: &RolloutState, spec: &RolloutSpec) -> bool {
+    matches!(spec.strategy, Strategy::BlueGreen(_))
+        && matches!(state.phase, Phase::Progressing | Phase::Paused)
+        && state.stage == Some(BlueGreenStage::Observing)
+}
+
+/// True once a rollout needs no more analysis ticks.
+pub fn finished(state: &RolloutState) -> bool {
+    match state.phase {
+        Phase::RolledBack | Phase::Invalid => true,
+        Phase::Succeeded => state.stage != Some(BlueGreenStage::KeepingPrevious),
+        _ => false,
+    }
+}
+
+/// When the first analysis of a run looks: one full interval after `start`.
+pub fn first_tick(start: SystemTime, spec: &RolloutSpec) -> SystemTime {
+    start + spec.interval
+}

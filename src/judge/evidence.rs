@@ -1,15 +1,176 @@
-//! Evidence attached to verdicts, and the per-metric / per-trigger state carried between intervals.
+//! Evidence attached to verdicts, and the per-metric / per-trigger state carried between
+//! intervals.
+//!
+//! The state is persisted as JSON on a Kubernetes object, so it is small and bounded: a few
+//! counters and log likelihood ratios per metric limit, and per trigger a ring of at most
+//! [`MAX_WINDOW`] interval counts. Every stored number is finite (log space, clamped), so
+//! the JSON never needs an infinity.
 
 use serde::{Deserialize, Serialize};
 
-/// What was measured and tested for one metric.
+pub use super::counts::Events;
+use super::sequential::MixtureTest;
+
+/// Longest trigger window kept, in intervals (12 h at 1-minute intervals).
+pub const MAX_WINDOW: usize = 720;
+
+/// What was measured and tested for one metric, this interval.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Evidence {}
+pub struct Evidence {
+    /// One entry per event definition: the ratio itself, or one per histogram limit.
+    #[serde(default)]
+    pub channels: Vec<ChannelEvidence>,
+    /// Histogram quantile estimates of this interval (Prometheus interpolation).
+    #[serde(default)]
+    pub quantiles: Vec<QuantileEstimate>,
+    /// Value metrics: the value read this interval.
+    #[serde(default)]
+    pub value: Option<f64>,
+    /// Every sequential test of the metric, with its e-value and threshold.
+    #[serde(default)]
+    pub tests: Vec<TestRun>,
+    /// This interval's values, for plots.
+    #[serde(default)]
+    pub series: Vec<SeriesPoint>,
+}
+
+/// Counts of one event definition ("5xx", "slower than 0.5 s") for both arms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelEvidence {
+    /// `error-rate`, `p95 <= 500ms`.
+    pub name: String,
+    /// Largest acceptable bad fraction (ratio `max`, or 1 − quantile).
+    pub limit: f64,
+    /// Histograms: the bucket bounds around the latency limit (pass side, rollback side).
+    #[serde(default)]
+    pub le_pass: Option<f64>,
+    #[serde(default)]
+    pub le_rollback: Option<f64>,
+    pub canary: ArmEvidence,
+    #[serde(default)]
+    pub baseline: Option<ArmEvidence>,
+}
+
+/// One arm's counts over the interval, the current step and the whole run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArmEvidence {
+    /// `None` when the arm had no usable reading this interval.
+    pub interval: Option<Events>,
+    pub step: Events,
+    pub run: Events,
+    /// Bad fractions (rollback side, i.e. `bad_hi / total`); `None` without requests.
+    pub interval_rate: Option<f64>,
+    pub step_rate: Option<f64>,
+    pub run_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuantileEstimate {
+    pub quantile: f64,
+    /// Seconds.
+    pub canary: Option<f64>,
+    pub baseline: Option<f64>,
+}
+
+/// One sequential test as it stands after this interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestRun {
+    /// e.g. `error-rate: worse than baseline`.
+    pub name: String,
+    /// The mixture e-value (capped at e^700 to stay finite).
+    pub e_value: f64,
+    /// Its natural log (exact).
+    pub log_e: f64,
+    /// `1/level`: the e-value at which the test concludes.
+    pub threshold: f64,
+    pub outcome: TestOutcome,
+}
+
+/// `Concluded` means the null was rejected: for a rollback test, the canary is worse; for a
+/// pass test, the canary is shown good enough.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestOutcome {
+    Concluded,
+    #[default]
+    Open,
+}
+
+/// One plotted value of this interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// `error-rate`, `p95`, or the value metric's name.
+    pub name: String,
+    /// `ratio` | `seconds` | `value`.
+    pub unit: String,
+    pub canary: Option<f64>,
+    pub baseline: Option<f64>,
+    pub limit: Option<f64>,
+}
 
 /// Sequential statistics of one metric.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MetricState {}
+pub struct MetricState {
+    pub metric: String,
+    /// The step the per-step counters belong to.
+    #[serde(default)]
+    pub step: u32,
+    #[serde(default)]
+    pub channels: Vec<ChannelState>,
+}
+
+/// Counters and tests of one event definition (the ratio, or one histogram limit).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelState {
+    pub name: String,
+    #[serde(default)]
+    pub canary_step: Events,
+    #[serde(default)]
+    pub canary_run: Events,
+    #[serde(default)]
+    pub baseline_step: Events,
+    /// Baseline counts seen while the baseline was served.
+    #[serde(default)]
+    pub baseline_run: Events,
+    /// Test 1, two-sample: canary worse than baseline (rollback).
+    #[serde(default)]
+    pub comparison: MixtureTest,
+    /// Test 1 after a blue-green flip: canary against the frozen baseline bound `frozen_ref`.
+    #[serde(default)]
+    pub frozen: MixtureTest,
+    #[serde(default)]
+    pub frozen_ref: Option<f64>,
+    /// ln e when test 1 first rejected; once worse, always worse.
+    #[serde(default)]
+    pub worse_log_e: Option<f64>,
+    /// Test 2: canary not worse than `R_MAX` × baseline (pass path A).
+    #[serde(default)]
+    pub non_inferiority: MixtureTest,
+    /// Test 3: canary bad fraction below the limit (pass path B).
+    #[serde(default)]
+    pub within: MixtureTest,
+}
 
 /// Window and timing state of one trigger.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TriggerState {}
+pub struct TriggerState {
+    pub trigger: String,
+    pub metric: String,
+    /// Canary events of the most recent intervals, oldest first (at most [`MAX_WINDOW`]).
+    #[serde(default)]
+    pub window: Vec<Events>,
+    /// Intervals with a usable reading of the metric, over the run.
+    #[serde(default)]
+    pub observed: u32,
+    /// Window tests run so far (for alpha spending: look k uses alpha/(k(k+1))).
+    #[serde(default)]
+    pub looks: u32,
+    #[serde(default)]
+    pub step: u32,
+    /// Canary events of the current step (for escalation).
+    #[serde(default)]
+    pub step_events: Events,
+    /// Value metrics: consecutive out-of-range evaluations.
+    #[serde(default)]
+    pub out_of_range: u32,
+}

@@ -1,1 +1,142 @@
 //! `serin replay`: the engine over recorded or historical metrics, with simulated time.
+//!
+//! [`run`] ticks the same [`engine::decide`](crate::engine::decide) the daemon uses once per
+//! analysis interval from `start` to `end`, executing actions into a [`Timeline`] instead of
+//! a cluster. An `on_action` hook lets the simulations feed each action back into their
+//! simulated world (closed loop: a weight change changes the canary's traffic).
+
+pub mod output;
+pub mod report;
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::engine::{self, Analysis};
+use crate::judge::{JudgeConfig, Judgement, TriggerStatus};
+use crate::rollout::{Action, Inputs, Phase, RolloutState};
+use crate::source::MetricSource;
+use crate::spec::RolloutSpec;
+
+/// How a replayed rollout ended (spec §4 `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Promoted,
+    RolledBack,
+    Paused,
+    InProgress,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Promoted => "promoted",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Paused => "paused",
+            Outcome::InProgress => "in_progress",
+        }
+    }
+}
+
+/// One timeline entry (spec §4).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    #[serde(with = "crate::time::rfc3339")]
+    pub at: SystemTime,
+    /// `set_weight`, `flip`, `promote`, `rollback`, `pause`, `hold`, `analysis`, …
+    pub action: String,
+    /// Canary weight after this entry.
+    pub weight: u8,
+    pub detail: serde_json::Value,
+}
+
+/// The result of a replay: the spec §4 JSON object, plus every judgement for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replay {
+    pub outcome: Outcome,
+    #[serde(with = "crate::time::rfc3339_option")]
+    pub decided_at: Option<SystemTime>,
+    pub trigger: Option<String>,
+    pub reason: String,
+    pub timeline: Vec<Entry>,
+    #[serde(skip)]
+    pub judgements: Vec<Judgement>,
+    #[serde(skip)]
+    pub final_state: Option<RolloutState>,
+}
+
+/// Replays `analysis` over `source` from `start` to `end`.
+pub async fn run<S: MetricSource>(
+    source: &S,
+    spec: &RolloutSpec,
+    analysis: &Analysis,
+    (start, end): (SystemTime, SystemTime),
+    config: &JudgeConfig,
+    mut on_action: impl FnMut(&Action),
+) -> Replay {
+    let mut state = RolloutState::new("replay", start);
+    let mut timeline = Vec::new();
+    let mut judgements = Vec::new();
+    let mut at = engine::first_tick(start, spec);
+    while at <= end && !engine::finished(&state) {
+        let observation = engine::observe(source, analysis, at).await;
+        let decision = engine::decide(&state, spec, analysis, Some(&observation), &Inputs::offline(at), config);
+        let next = decision.transition.next;
+        if let Some(judgement) = decision.judgement {
+            timeline.push(analysis_entry(&judgement, next.weight));
+            judgements.push(judgement);
+        }
+        for action in &decision.transition.actions {
+            on_action(action);
+            timeline.push(action_entry(at, action, next.weight));
+        }
+        state = next;
+        at += spec.interval;
+    }
+    summarise(state, timeline, judgements)
+}
+
+fn summarise(state: RolloutState, timeline: Vec<Entry>, judgements: Vec<Judgement>) -> Replay {
+    let decisive = timeline.iter().find(|e| e.action == "promote" || e.action == "rollback");
+    let (outcome, decided_at) = match decisive {
+        Some(e) if e.action == "promote" => (Outcome::Promoted, Some(e.at)),
+        Some(e) => (Outcome::RolledBack, Some(e.at)),
+        None if state.phase == Phase::Paused => (Outcome::Paused, None),
+        None => (Outcome::InProgress, None),
+    };
+    let trigger = match outcome {
+        Outcome::RolledBack | Outcome::Paused => state.trigger.clone(),
+        _ => None,
+    };
+    Replay { outcome, decided_at, trigger, reason: state.reason.clone(), timeline, judgements, final_state: Some(state) }
+}
+
+fn action_entry(at: SystemTime, action: &Action, weight: u8) -> Entry {
+    let mut detail = serde_json::to_value(action).unwrap_or_default();
+    if let Some(map) = detail.as_object_mut() {
+        map.remove("action");
+    }
+    Entry { at, action: action.name().to_string(), weight, detail }
+}
+
+/// An `analysis` entry: every metric's verdict and every trigger not clear, with reasons.
+fn analysis_entry(judgement: &Judgement, weight: u8) -> Entry {
+    let metrics: Vec<serde_json::Value> = judgement
+        .metrics
+        .iter()
+        .map(|m| serde_json::json!({"metric": m.metric, "verdict": m.verdict, "reason": m.reason, "evidence": m.evidence}))
+        .collect();
+    let triggers: Vec<serde_json::Value> = judgement
+        .triggers
+        .iter()
+        .filter(|t| t.status != TriggerStatus::Clear)
+        .map(|t| serde_json::json!({"trigger": t.trigger, "status": t.status, "reason": t.reason}))
+        .collect();
+    Entry {
+        at: judgement.at,
+        action: "analysis".into(),
+        weight,
+        detail: serde_json::json!({"metrics": metrics, "triggers": triggers}),
+    }
+}

@@ -34,6 +34,8 @@ pub enum Action {
     Pause { reason: String },
     /// Blue-green: the previous slot's rollback window is over; scale it to 0.
     ScaleDownPrevious,
+    /// Progress is held for a reason worth reporting (step-max reached, outside a window).
+    Hold { reason: String },
 }
 
 impl Action {
@@ -47,6 +49,7 @@ impl Action {
             Action::Rollback { .. } => "rollback",
             Action::Pause { .. } => "pause",
             Action::ScaleDownPrevious => "scale_down_previous",
+            Action::Hold { .. } => "hold",
         }
     }
 

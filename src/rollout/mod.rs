@@ -4,9 +4,69 @@
 //! the world looks like now ([`Inputs`]), and returns a [`Transition`]: the next state, the
 //! [`Action`]s to take, and when to look again. The daemon executes the actions against
 //! Kubernetes; replay and the simulations write them into a timeline.
+//!
+//! Rules shared by both strategies (see `verdicts.rs`):
+//! - rollbacks are never held back: not by a window, not by a pause;
+//! - progress (more weight, a flip, a promotion) needs every metric to pass, inside a window;
+//! - no data, NaN or too few requests is inconclusive: it holds, never promotes, and by
+//!   itself never rolls back;
+//! - three analysis ticks in a row with failing queries pause the rollout.
 
 pub mod action;
+mod bluegreen;
+mod canary;
+mod transition;
 pub mod state;
+mod verdicts;
 
-pub use action::{Action, Transition};
-pub use state::{Phase, RolloutState};
+use std::time::SystemTime;
+
+pub use action::{Action, Slot, Transition};
+pub use state::{BlueGreenStage, Phase, RolloutState};
+
+use crate::judge::Judgement;
+use crate::spec::{RolloutSpec, Strategy};
+
+/// Query-error ticks in a row after which the rollout pauses.
+pub const MAX_CONSECUTIVE_ERRORS: u32 = 3;
+
+/// What the world looks like at this step, beyond the judge's findings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Inputs {
+    pub now: SystemTime,
+    /// The candidate Deployment is Available (replay: always).
+    pub candidate_ready: bool,
+    /// Blue-green: the result of the smoke checks requested by [`Action::SmokeTest`].
+    pub smoke_passed: Option<bool>,
+    /// Canary: after [`Action::Promote`], the stable Deployment runs the candidate's pod
+    /// spec and the canary is gone (replay: at once).
+    pub promotion_complete: bool,
+}
+
+impl Inputs {
+    /// Inputs of an offline run, where the world does whatever it is told at once.
+    pub fn offline(now: SystemTime) -> Inputs {
+        Inputs { now, candidate_ready: true, smoke_passed: Some(true), promotion_complete: true }
+    }
+}
+
+/// One step of the rollout's state machine.
+pub fn step(state: &RolloutState, spec: &RolloutSpec, judgement: Option<&Judgement>, inputs: &Inputs) -> Transition {
+    match &spec.strategy {
+        Strategy::Canary(canary) => canary::step(state, spec, canary, judgement, inputs),
+        Strategy::BlueGreen(bg) => bluegreen::step(state, spec, bg, judgement, inputs),
+    }
+}
+
+/// The bookkeeping every step starts with: error streak and last verdicts.
+fn begin(state: &RolloutState, spec: &RolloutSpec, judgement: Option<&Judgement>, inputs: &Inputs) -> transition::Draft {
+    let mut draft = transition::Draft::new(state, inputs.now, spec.interval);
+    draft.next.consecutive_errors = verdicts::errors_in_a_row(state.consecutive_errors, judgement);
+    if let Some(j) = judgement {
+        draft.next.last_verdicts = j.metrics.clone();
+    }
+    draft
+}
+
+#[cfg(test)]
+mod tests;

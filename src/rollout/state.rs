@@ -84,6 +84,9 @@ pub struct RolloutState {
     pub trigger: Option<String>,
     #[serde(with = "crate::time::rfc3339_option", default)]
     pub decided_at: Option<SystemTime>,
+    /// Why progress is held (step-max reached, outside a window), so a hold is reported once.
+    #[serde(default)]
+    pub holding: Option<String>,
 }
 
 impl RolloutState {
@@ -105,6 +108,7 @@ impl RolloutState {
             reason: "waiting for the candidate to be ready".into(),
             trigger: None,
             decided_at: None,
+            holding: None,
         }
     }
 }

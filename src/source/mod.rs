@@ -5,6 +5,7 @@
 //! "nothing came back" (empty vector), NaN, and failures distinct. Judging is elsewhere.
 
 pub mod prometheus;
+pub mod record;
 pub mod recording;
 
 use std::collections::BTreeMap;
@@ -12,7 +13,8 @@ use std::future::Future;
 use std::time::SystemTime;
 
 pub use prometheus::PrometheusSource;
-pub use recording::{Recording, RecordingSource};
+pub use record::record;
+pub use recording::{RangeSeries, Recording, RecordingError, RecordingSource};
 
 /// One element of an instant vector. `value` may be NaN or ±Inf: callers decide.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,12 +3,14 @@
 //! a default from the deployment guides, and every bad value is reported at once.
 
 pub mod annotations;
+pub mod keys;
+pub mod values;
 pub mod window;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use annotations::{SpecError, SpecErrors, parse};
+pub use annotations::{BUILTIN_VARIABLES, SpecError, SpecErrors, is_opted_in, parse};
 pub use window::Windows;
 
 /// Annotation prefix of everything serin reads and writes.

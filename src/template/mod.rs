@@ -8,11 +8,12 @@
 pub mod catalog;
 pub mod render;
 pub mod schema;
+pub mod validate;
 
 use std::time::Duration;
 
 pub use catalog::{Catalog, TemplateError};
-pub use render::{RenderError, render};
+pub use render::{RenderError, referenced_variables, render, required_variables};
 
 /// A validated analysis template.
 #[derive(Debug, Clone, PartialEq)]

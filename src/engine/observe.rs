@@ -1,0 +1,159 @@
+//! Running a rollout's queries at one instant and turning each answer into a [`Reading`].
+//!
+//! This is where "nothing came back", NaN and failures become distinct readings; nothing
+//! here ever turns missing data into a number.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use crate::judge::{Bucket, IntervalObservation, MetricObservation, Reading, observation::parse_le};
+use crate::source::{MetricSource, Sample, SourceError};
+use crate::template::{MetricKind, RatioQueries};
+
+use super::Analysis;
+
+type Answer = Result<Vec<Sample>, SourceError>;
+
+/// Queries every metric of `analysis` at `at`.
+pub async fn observe<S: MetricSource>(source: &S, analysis: &Analysis, at: SystemTime) -> IntervalObservation {
+    let mut metrics = BTreeMap::new();
+    for metric in analysis.templates.iter().flat_map(|t| &t.metrics) {
+        let observation = match &metric.kind {
+            MetricKind::Ratio(r) => MetricObservation {
+                canary: ratio(source, &r.canary, at).await,
+                baseline: match &r.baseline {
+                    Some(b) => Some(ratio(source, b, at).await),
+                    None => None,
+                },
+            },
+            MetricKind::Histogram(h) => MetricObservation {
+                canary: reading_of_histogram(source.query(&h.canary, at).await),
+                baseline: match &h.baseline {
+                    Some(b) => Some(reading_of_histogram(source.query(b, at).await)),
+                    None => None,
+                },
+            },
+            MetricKind::Value(v) => {
+                MetricObservation { canary: reading_of_value(source.query(&v.query, at).await), baseline: None }
+            }
+        };
+        metrics.insert(metric.name.clone(), observation);
+    }
+    IntervalObservation { at, metrics }
+}
+
+async fn ratio<S: MetricSource>(source: &S, queries: &RatioQueries, at: SystemTime) -> Reading {
+    let total = source.query(&queries.total, at).await;
+    let bad = source.query(&queries.bad, at).await;
+    reading_of_ratio(bad, total)
+}
+
+/// `bad` / `total` answers → counts. An empty `bad` with a present `total` is 0 bad
+/// events: `sum()` over a `status=~"5.."` selector is empty until the first 5xx series
+/// exists. An empty `total` is no data.
+pub fn reading_of_ratio(bad: Answer, total: Answer) -> Reading {
+    let total = match sum(total) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Reading::NoData,
+        Err(reading) => return reading,
+    };
+    let bad = match sum(bad) {
+        Ok(Some(b)) => b,
+        Ok(None) => 0.0,
+        Err(reading) => return reading,
+    };
+    Reading::Counts { bad, total }
+}
+
+/// A `sum by (le)` answer → cumulative buckets (series with the same `le` are added).
+pub fn reading_of_histogram(answer: Answer) -> Reading {
+    let samples = match answer {
+        Ok(s) if s.is_empty() => return Reading::NoData,
+        Ok(s) => s,
+        Err(e) => return Reading::Error(e.to_string()),
+    };
+    let mut by_le: BTreeMap<u64, Bucket> = BTreeMap::new();
+    for sample in &samples {
+        let Some(le) = sample.labels.get("le").and_then(|l| parse_le(l)) else {
+            return Reading::Error(format!(
+                "histogram query returned a series without a numeric `le` label ({:?}); aggregate with `sum by (le)`",
+                sample.labels
+            ));
+        };
+        if !sample.value.is_finite() {
+            return Reading::NotANumber;
+        }
+        // `le` values are non-negative, so their bit patterns sort like the numbers.
+        by_le.entry(le.to_bits()).or_insert(Bucket { le, count: 0.0 }).count += sample.value;
+    }
+    Reading::Buckets(by_le.into_values().collect())
+}
+
+/// A single-value answer.
+pub fn reading_of_value(answer: Answer) -> Reading {
+    match answer {
+        Err(e) => Reading::Error(e.to_string()),
+        Ok(s) if s.is_empty() => Reading::NoData,
+        Ok(s) if s.len() > 1 => {
+            Reading::Error(format!("value query returned {} series; aggregate it to one (e.g. with sum or max)", s.len()))
+        }
+        Ok(s) if !s[0].value.is_finite() => Reading::NotANumber,
+        Ok(s) => Reading::Value(s[0].value),
+    }
+}
+
+/// Sums a vector answer: `Ok(None)` when empty; a non-finite value reads as NaN.
+fn sum(answer: Answer) -> Result<Option<f64>, Reading> {
+    let samples = answer.map_err(|e| Reading::Error(e.to_string()))?;
+    if samples.is_empty() {
+        return Ok(None);
+    }
+    let total: f64 = samples.iter().map(|s| s.value).sum();
+    if total.is_finite() && total >= 0.0 { Ok(Some(total)) } else { Err(Reading::NotANumber) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(value: f64, labels: &[(&str, &str)]) -> Sample {
+        Sample { labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), value }
+    }
+
+    #[test]
+    fn ratio_readings_keep_no_data_nan_and_errors_apart() {
+        let ok = |v: f64| Ok(vec![sample(v, &[])]);
+        assert_eq!(reading_of_ratio(ok(2.0), ok(100.0)), Reading::Counts { bad: 2.0, total: 100.0 });
+        assert_eq!(reading_of_ratio(Ok(vec![]), ok(100.0)), Reading::Counts { bad: 0.0, total: 100.0 });
+        assert_eq!(reading_of_ratio(ok(1.0), Ok(vec![])), Reading::NoData);
+        assert_eq!(reading_of_ratio(ok(1.0), ok(f64::NAN)), Reading::NotANumber);
+        assert_eq!(reading_of_ratio(ok(f64::NAN), ok(10.0)), Reading::NotANumber);
+        let down = Err(SourceError::Unavailable("connection refused".into()));
+        assert!(matches!(reading_of_ratio(ok(1.0), down), Reading::Error(m) if m.contains("connection refused")));
+    }
+
+    #[test]
+    fn histogram_readings_group_and_sort_buckets() {
+        let answer = Ok(vec![
+            sample(10.0, &[("le", "+Inf")]),
+            sample(4.0, &[("le", "0.5")]),
+            sample(1.0, &[("le", "0.5")]),
+            sample(7.0, &[("le", "1")]),
+        ]);
+        let Reading::Buckets(b) = reading_of_histogram(answer) else { panic!("expected buckets") };
+        assert_eq!(b.iter().map(|b| (b.le, b.count)).collect::<Vec<_>>(), vec![
+            (0.5, 5.0),
+            (1.0, 7.0),
+            (f64::INFINITY, 10.0)
+        ]);
+        assert!(matches!(reading_of_histogram(Ok(vec![sample(1.0, &[])])), Reading::Error(_)));
+        assert_eq!(reading_of_histogram(Ok(vec![])), Reading::NoData);
+    }
+
+    #[test]
+    fn value_readings() {
+        assert_eq!(reading_of_value(Ok(vec![sample(0.4, &[])])), Reading::Value(0.4));
+        assert_eq!(reading_of_value(Ok(vec![sample(f64::INFINITY, &[])])), Reading::NotANumber);
+        assert!(matches!(reading_of_value(Ok(vec![sample(1.0, &[]), sample(2.0, &[])])), Reading::Error(_)));
+    }
+}

@@ -1,0 +1,228 @@
+//! One event definition of a metric (the ratio, or "slower than L" for one histogram
+//! limit) and its three tests, all built on [`MixtureTest`]:
+//!
+//! 1. comparison (rollback, level alpha): given the interval's bad events, each is a canary
+//!    one with probability θ0 = canary share of requests under "canary no worse"; the
+//!    alternatives multiply the canary's rate by r. After a blue-green flip, a one-sample
+//!    test against the frozen baseline's Clopper–Pearson upper bound replaces it.
+//! 2. non-inferiority (pass path A, level beta): null "canary rate ≥ R_MAX × baseline".
+//! 3. within limit (pass path B, level beta): null "canary bad fraction ≥ limit".
+
+use super::JudgeConfig;
+use super::counts::{Clean, Events, slow_events};
+use super::evidence::{ChannelState, TestOutcome, TestRun};
+use super::format;
+use super::sequential::{MixtureTest, clopper_pearson_upper, scaled_alternatives, theta_of_ratio, threshold_log};
+use crate::template::{Metric, MetricKind};
+
+/// Rate ratios canary/baseline the comparison looks for (from "50% worse" to "20×").
+const COMPARISON_RATIOS: [f64; 7] = [1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0];
+/// Non-inferiority margin: "not worse" means "provably less than twice the baseline".
+pub const R_MAX: f64 = 2.0;
+const NON_INFERIORITY_RATIOS: [f64; 5] = [0.5, 0.75, 1.0, 1.25, 1.5];
+/// Within-limit alternatives as fractions of the limit.
+const WITHIN_FACTORS: [f64; 4] = [0.1, 0.25, 0.5, 0.75];
+/// Frozen-baseline alternatives as multiples of the baseline's upper bound.
+const FROZEN_FACTORS: [f64; 5] = [1.5, 2.0, 3.0, 5.0, 8.0];
+/// Confidence of the frozen baseline's upper bound.
+const FROZEN_CONFIDENCE: f64 = 0.99;
+
+/// What a channel counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelSpec {
+    /// The ratio metric's name, or the limit's label (`p95`).
+    pub name: String,
+    /// Largest acceptable bad fraction.
+    pub limit: f64,
+    /// Histograms: the latency limit in seconds.
+    pub seconds: Option<f64>,
+    /// The metric has a baseline query (tests 1 and 2 exist).
+    pub has_baseline: bool,
+}
+
+impl ChannelSpec {
+    /// `error-rate`, `p95 <= 500ms`.
+    pub fn title(&self) -> String {
+        match self.seconds {
+            Some(s) => format!("{} <= {}", self.name, format::seconds(s)),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// The channels of a metric; none for value metrics.
+pub fn specs(metric: &Metric) -> Vec<ChannelSpec> {
+    match &metric.kind {
+        MetricKind::Ratio(r) => vec![ChannelSpec {
+            name: metric.name.clone(),
+            limit: r.max,
+            seconds: None,
+            has_baseline: r.baseline.is_some(),
+        }],
+        MetricKind::Histogram(h) => h
+            .max
+            .iter()
+            .map(|q| ChannelSpec {
+                name: q.label(),
+                limit: 1.0 - q.quantile,
+                seconds: Some(q.seconds),
+                has_baseline: h.baseline.is_some(),
+            })
+            .collect(),
+        MetricKind::Value(_) => vec![],
+    }
+}
+
+/// The channel's events in a validated reading; `None` if the reading is not usable for
+/// it (missing, NaN, or the wrong kind for the metric).
+pub fn events(spec: &ChannelSpec, reading: &Clean) -> Option<Events> {
+    match (reading, spec.seconds) {
+        (Clean::Counts { bad, total }, None) => Some(Events::exact(*bad, *total)),
+        (Clean::Buckets(b), Some(limit)) => Some(slow_events(b, limit)),
+        _ => None,
+    }
+}
+
+/// Folds one interval into the channel. `canary`/`baseline` are `None` when unusable.
+pub fn fold(
+    st: &mut ChannelState,
+    spec: &ChannelSpec,
+    canary: Option<Events>,
+    baseline: Option<Events>,
+    frozen: bool,
+    config: &JudgeConfig,
+) {
+    if let Some(c) = canary {
+        st.canary_step.add(&c);
+        st.canary_run.add(&c);
+        if spec.limit > 0.0 && spec.limit < 1.0 {
+            let alts = scaled_down(spec.limit, &WITHIN_FACTORS);
+            st.within.update(c.bad_lo, c.total - c.bad_lo, spec.limit, &alts);
+        }
+    }
+    if frozen {
+        fold_frozen(st, canary);
+    } else if let Some(b) = baseline {
+        st.baseline_step.add(&b);
+        st.baseline_run.add(&b);
+        if let Some(c) = canary {
+            fold_two_sample(st, &c, &b);
+        }
+    }
+    if st.worse_log_e.is_none() {
+        for test in [&st.comparison, &st.frozen] {
+            if test.rejects(config.alpha) {
+                st.worse_log_e = Some(test.log_e());
+                break;
+            }
+        }
+    }
+}
+
+/// Tests 1 and 2 on the interval's bad events, conditioned on the request shares.
+fn fold_two_sample(st: &mut ChannelState, c: &Events, b: &Events) {
+    if c.total <= 0.0 || b.total <= 0.0 {
+        return;
+    }
+    let theta0 = c.total / (c.total + b.total);
+    if !(theta0 > 0.0 && theta0 < 1.0) {
+        return;
+    }
+    let alts: Vec<f64> = COMPARISON_RATIOS.iter().map(|&r| theta_of_ratio(theta0, r)).collect();
+    st.comparison.update(c.bad_hi, b.bad_hi, theta0, &alts);
+    let null = theta_of_ratio(theta0, R_MAX);
+    let alts: Vec<f64> = NON_INFERIORITY_RATIOS.iter().map(|&r| theta_of_ratio(theta0, r)).collect();
+    st.non_inferiority.update(c.bad_lo, b.bad_lo, null, &alts);
+}
+
+/// Test 1 after the flip: the canary alone against the baseline's pooled upper bound,
+/// fixed at the first frozen interval. Without baseline counts there is no test.
+fn fold_frozen(st: &mut ChannelState, canary: Option<Events>) {
+    if st.frozen_ref.is_none() && st.baseline_run.total > 0.0 {
+        let p = clopper_pearson_upper(st.baseline_run.bad_hi, st.baseline_run.total, FROZEN_CONFIDENCE);
+        if p > 0.0 && p < 1.0 {
+            st.frozen_ref = Some(p);
+        }
+    }
+    if let (Some(p), Some(c)) = (st.frozen_ref, canary) {
+        st.frozen.update(c.bad_hi, c.total - c.bad_hi, p, &scaled_alternatives(p, &FROZEN_FACTORS));
+    }
+}
+
+fn scaled_down(limit: f64, factors: &[f64]) -> Vec<f64> {
+    factors.iter().map(|f| limit * f).collect()
+}
+
+/// Test 1 has rejected at some point of the run.
+pub fn worse(st: &ChannelState) -> bool {
+    st.worse_log_e.is_some()
+}
+
+/// Path A: not worse than `R_MAX` × baseline, proven now.
+pub fn not_worse_proven(st: &ChannelState, spec: &ChannelSpec, config: &JudgeConfig) -> bool {
+    spec.has_baseline && st.non_inferiority.rejects(config.beta)
+}
+
+/// Path B: within the limit, proven now. A limit of 1 (or more) allows anything.
+pub fn within_proven(st: &ChannelState, spec: &ChannelSpec, config: &JudgeConfig) -> bool {
+    spec.limit >= 1.0 || (spec.limit > 0.0 && st.within.rejects(config.beta))
+}
+
+/// ln(e_A + e_B), the pass evidence: the sum of the non-inferiority and within-limit
+/// e-values (only e_B without a baseline). A pass is wrong only when the canary is both
+/// above the limit and at least `R_MAX` times worse than the baseline; under that
+/// intersection of the two nulls both are e-processes, so their average is one too and
+/// P(ever e_A + e_B ≥ 1/β) ≤ 2β: the same bound as "A or B proven at β each", but the
+/// sum also passes when both are halfway there.
+pub fn pass_log_e(st: &ChannelState, spec: &ChannelSpec) -> f64 {
+    let b = st.within.log_e();
+    if !spec.has_baseline {
+        return b;
+    }
+    let a = st.non_inferiority.log_e();
+    let max = a.max(b);
+    max + ((a - max).exp() + (b - max).exp()).ln()
+}
+
+/// The channel's pass rule (see [`pass_log_e`]); a limit of 1 allows anything.
+pub fn pass_proven(st: &ChannelState, spec: &ChannelSpec, config: &JudgeConfig) -> bool {
+    spec.limit >= 1.0 || pass_log_e(st, spec) >= threshold_log(config.beta)
+}
+
+/// Every test of the channel, for the evidence.
+pub fn test_runs(st: &ChannelState, spec: &ChannelSpec, config: &JudgeConfig) -> Vec<TestRun> {
+    let title = spec.title();
+    let mut out = Vec::new();
+    if spec.has_baseline {
+        let concluded = st.comparison.rejects(config.alpha) || (worse(st) && st.frozen_ref.is_none());
+        out.push(run(format!("{title}: worse than baseline"), &st.comparison, config.alpha, concluded));
+    }
+    if let Some(p) = st.frozen_ref {
+        let name = format!("{title}: worse than frozen baseline bound {}", format::pct(p));
+        out.push(run(name, &st.frozen, config.alpha, st.frozen.rejects(config.alpha)));
+    }
+    if spec.has_baseline {
+        let name = format!("{title}: not worse than {R_MAX}x baseline");
+        let t = &st.non_inferiority;
+        out.push(run(name, t, config.beta, t.rejects(config.beta)));
+    }
+    let name = format!("{title}: within limit {}", format::pct(spec.limit));
+    out.push(run(name, &st.within, config.beta, within_proven(st, spec, config)));
+    if spec.has_baseline {
+        let sum = MixtureTest { log_lr: vec![pass_log_e(st, spec)] };
+        let name = format!("{title}: pass (not-worse + within)");
+        out.push(run(name, &sum, config.beta, pass_proven(st, spec, config)));
+    }
+    out
+}
+
+fn run(name: String, test: &MixtureTest, level: f64, concluded: bool) -> TestRun {
+    let log_e = test.log_e();
+    TestRun {
+        name,
+        e_value: log_e.min(700.0).exp(),
+        log_e,
+        threshold: threshold_log(level).min(700.0).exp(),
+        outcome: if concluded { TestOutcome::Concluded } else { TestOutcome::Open },
+    }
+}

@@ -1,0 +1,334 @@
+//! `serin lint`: checks manifests and templates the way the daemon would read them, so
+//! mistakes surface in CI instead of as an `Invalid` phase in production.
+//!
+//! A file is YAML, possibly multi-document. Documents of `kind: Deployment` carrying
+//! `serin.io/` configuration have their annotations parsed (every error reported), each
+//! named template looked up and rendered with the variables the daemon would pass (so an
+//! unknown `{{var}}` shows up here). A document with top-level `name:` and `metrics:` is a
+//! template and is schema-validated. Other documents (Services, Ingresses…) are ignored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use crate::spec::{self, RolloutSpec, Strategy};
+use crate::template::{Catalog, TemplateError, render, schema};
+
+/// One problem: where, in which object, what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintProblem {
+    pub file: String,
+    /// `Deployment/<name>`, `template/<name>`, or `-` for the file itself.
+    pub object: String,
+    pub message: String,
+}
+
+impl fmt::Display for LintProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.file, self.object, self.message)
+    }
+}
+
+/// Lints every file, after adding the valid templates found among them to `catalog`, so
+/// a Deployment may name a template defined in another file of the same run.
+pub fn lint_paths<P: AsRef<Path>>(paths: &[P], catalog: &Catalog) -> Vec<LintProblem> {
+    let mut catalog = catalog.clone();
+    for path in paths {
+        if let Ok(text) = std::fs::read_to_string(path.as_ref()) {
+            add_templates(&text, &path.as_ref().display().to_string(), &mut catalog);
+        }
+    }
+    paths.iter().flat_map(|p| lint_path(p.as_ref(), &catalog)).collect()
+}
+
+/// Lints one file against `catalog` plus the templates the file itself defines.
+pub fn lint_path(path: &Path, catalog: &Catalog) -> Vec<LintProblem> {
+    let file = path.display().to_string();
+    let problem =
+        |object: &str, message: String| LintProblem { file: file.clone(), object: object.to_string(), message };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => return vec![problem("-", format!("cannot read: {e}"))],
+    };
+    let documents = match documents(&text) {
+        Ok(docs) => docs,
+        Err(message) => return vec![problem("-", format!("invalid YAML: {message}"))],
+    };
+    let mut catalog = catalog.clone();
+    add_templates(&text, &file, &mut catalog);
+
+    let mut problems = Vec::new();
+    for doc in documents {
+        if is_deployment(&doc) {
+            let (object, messages) = lint_deployment(&doc, &catalog);
+            problems.extend(messages.into_iter().map(|m| problem(&object, m)));
+        } else if is_template(&doc) {
+            let name = doc.get("name").and_then(Value::as_str).unwrap_or("?");
+            if let Err(e) = schema::from_value(doc.clone(), &file) {
+                problems.push(problem(&format!("template/{name}"), template_message(e)));
+            }
+        }
+    }
+    problems
+}
+
+/// The variables the daemon passes to a rollout's templates: the built-ins of spec §2,
+/// the `serin.io/arg.*` values, and for blue-green the slot variables of `http-slo`.
+///
+/// Blue-green has no stable Deployment, stable Ingress or canary Service: the Service
+/// serin flips stands in for all three, so templates written for either strategy render.
+/// A canary's stable Service is read from the Ingress at run time; offline it is taken to
+/// be named like the stable Deployment (the guides' convention).
+pub fn rollout_variables(
+    namespace: &str,
+    deployment: &str,
+    spec: &RolloutSpec,
+    candidate_slot: Option<&str>,
+) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    let mut set = |k: &str, v: &str| {
+        vars.insert(k.to_string(), v.to_string());
+    };
+    set("namespace", namespace);
+    set("deployment", deployment);
+    set("interval", &crate::time::prometheus_duration(spec.interval));
+    match &spec.strategy {
+        Strategy::Canary(c) => {
+            set("stable", &c.stable);
+            set("ingress", &c.ingress);
+            set("service", &c.stable);
+            set("canary_service", &c.canary_service);
+        }
+        Strategy::BlueGreen(b) => {
+            for k in ["stable", "ingress", "service", "canary_service"] {
+                set(k, &b.service);
+            }
+            set("slot_label", &b.slot_label);
+            set("previous_slot", "previous");
+            if let Some(slot) = candidate_slot {
+                set("candidate_slot", slot);
+            }
+        }
+    }
+    vars.extend(spec.args.iter().map(|(k, v)| (k.clone(), v.clone())));
+    vars
+}
+
+/// Parses every document; the first syntax error ends the file (what follows a YAML
+/// error cannot be trusted), reported with its line.
+fn documents(text: &str) -> Result<Vec<Value>, String> {
+    let mut docs = Vec::new();
+    for de in serde_yaml_ng::Deserializer::from_str(text) {
+        match Value::deserialize(de) {
+            Ok(Value::Null) => {}
+            Ok(v) => docs.push(v),
+            Err(e) => return Err(schema::yaml_message(&e)),
+        }
+    }
+    Ok(docs)
+}
+
+fn add_templates(text: &str, file: &str, catalog: &mut Catalog) {
+    for doc in documents(text).unwrap_or_default() {
+        if !is_template(&doc) {
+            continue;
+        }
+        if let Ok(t) = schema::from_value(doc, file) {
+            catalog.insert(t);
+        }
+    }
+}
+
+fn is_deployment(doc: &Value) -> bool {
+    doc.get("kind").and_then(Value::as_str) == Some("Deployment")
+}
+
+fn is_template(doc: &Value) -> bool {
+    doc.get("kind").is_none() && doc.get("name").is_some() && doc.get("metrics").is_some()
+}
+
+fn template_message(e: TemplateError) -> String {
+    match e {
+        TemplateError::Invalid { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+/// The object name and every problem of one Deployment document.
+fn lint_deployment(doc: &Value, catalog: &Catalog) -> (String, Vec<String>) {
+    let metadata = doc.get("metadata");
+    let field = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str);
+    let Some(name) = field("name") else {
+        return ("Deployment/?".into(), vec!["metadata.name is missing".into()]);
+    };
+    let object = format!("Deployment/{name}");
+    let namespace = field("namespace").unwrap_or("default");
+    let mut problems = Vec::new();
+
+    let mut annotations = BTreeMap::new();
+    if let Some(Value::Mapping(map)) = metadata.and_then(|m| m.get("annotations")) {
+        for (k, v) in map {
+            let Some(key) = k.as_str() else { continue };
+            let value = match v {
+                Value::String(s) => s.clone(),
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                _ => String::new(),
+            };
+            if !matches!(v, Value::String(_)) && key.starts_with(spec::PREFIX) {
+                problems.push(format!("annotation {key}: value must be a string: quote it (\"{value}\")"));
+            }
+            annotations.insert(key.to_string(), value);
+        }
+    }
+    if spec::annotations::configuration_keys(&annotations).is_empty() {
+        return (object, problems);
+    }
+    let spec = match spec::parse(name, &annotations) {
+        Ok(spec) => spec,
+        Err(errors) => {
+            problems.extend(errors.0.iter().map(ToString::to_string));
+            return (object, problems);
+        }
+    };
+
+    let mut candidate_slot = None;
+    if let Strategy::BlueGreen(b) = &spec.strategy {
+        let labels = doc.get("spec").and_then(|s| s.get("template")).and_then(|t| t.get("metadata"));
+        candidate_slot =
+            labels.and_then(|m| m.get("labels")).and_then(|l| l.get(&b.slot_label)).and_then(Value::as_str);
+        if candidate_slot.is_none() {
+            problems.push(format!(
+                "spec.template.metadata.labels has no {:?} label (serin.io/slot-label): serin cannot tell the slots apart",
+                b.slot_label
+            ));
+        }
+    }
+    let vars = rollout_variables(namespace, name, &spec, candidate_slot);
+    for template in &spec.analysis {
+        match catalog.get(template) {
+            Ok(t) => {
+                if let Err(e) = render(t, &vars) {
+                    problems.push(format!("serin.io/analysis: {e}"));
+                }
+            }
+            Err(e) => problems.push(format!("serin.io/analysis: {e}")),
+        }
+    }
+    (object, problems)
+}
+
+/// Tests on the fixtures in `tests/lint_fixtures/`.
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lint_fixtures").join(name)
+    }
+
+    fn messages(problems: &[LintProblem]) -> String {
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn good_manifests_pass() {
+        let catalog = Catalog::builtin();
+        for name in ["sark-canary.yaml", "sark-green.yaml", "queue-template.yaml"] {
+            let problems = lint_path(&fixture(name), &catalog);
+            assert!(problems.is_empty(), "{name}:\n{}", messages(&problems));
+        }
+    }
+
+    #[test]
+    fn bad_canary_reports_every_problem() {
+        let paths = [fixture("bad-canary.yaml"), fixture("queue-template.yaml")];
+        let problems = lint_paths(&paths, &Catalog::builtin());
+        let text = messages(&problems);
+        let first: Vec<&LintProblem> = problems.iter().filter(|p| p.object == "Deployment/sark-canary").collect();
+        assert_eq!(first.len(), 5, "{text}");
+        for needle in [
+            "serin.io/steps: \"10,50,25\" is invalid",
+            "serin.io/interval: \"fast\"",
+            "did you mean serin.io/steps?",
+            "serin.io/observe applies to blue-green only",
+            "serin.io/dry-run: \"yes\"",
+            "Deployment/sark-api-canary: serin.io/analysis: unknown analysis template \"no-such-template\"",
+            "Deployment/sark-worker-canary: serin.io/analysis: template queue-depth: unknown variable queue",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        assert!(text.contains("bad-canary.yaml: Deployment/sark-canary: "), "{text}");
+        assert_eq!(problems.len(), 7, "{text}");
+    }
+
+    #[test]
+    fn templates_of_the_same_run_are_known_only_through_lint_paths() {
+        let alone = lint_path(&fixture("bad-canary.yaml"), &Catalog::builtin());
+        assert!(messages(&alone).contains("unknown analysis template \"queue-depth\""));
+    }
+
+    #[test]
+    fn broken_template_is_validated() {
+        let problems = lint_path(&fixture("broken-template.yaml"), &Catalog::builtin());
+        assert_eq!(problems.len(), 1, "{}", messages(&problems));
+        let p = &problems[0];
+        assert_eq!(p.object, "template/broken");
+        for needle in
+            ["ratio.max 200%: out of range", "histogram.max.p95x", "unknown metric \"latncy\"", "a query is empty"]
+        {
+            assert!(p.message.contains(needle), "missing {needle:?} in {}", p.message);
+        }
+    }
+
+    #[test]
+    fn unparseable_yaml_is_one_problem_with_the_line() {
+        let problems = lint_path(&fixture("not-yaml.yaml"), &Catalog::builtin());
+        assert_eq!(problems.len(), 1, "{}", messages(&problems));
+        assert!(problems[0].message.contains("line"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn missing_file_is_a_problem() {
+        let problems = lint_path(&fixture("does-not-exist.yaml"), &Catalog::builtin());
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("cannot read"));
+    }
+
+    #[test]
+    fn blue_green_without_the_slot_label_and_non_string_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("green.yaml");
+        let text = std::fs::read_to_string(fixture("sark-green.yaml")).unwrap();
+        let text =
+            text.replace("serin.io/slot-label: version", "serin.io/slot-label: slot\n    serin.io/paused: false");
+        std::fs::write(&path, text).unwrap();
+        let text = messages(&lint_path(&path, &Catalog::builtin()));
+        assert!(text.contains("no \"slot\" label"), "{text}");
+        assert!(text.contains("unknown variable candidate_slot"), "{text}");
+        assert!(text.contains("serin.io/paused: value must be a string"), "{text}");
+    }
+
+    #[test]
+    fn daemon_variables_for_canary() {
+        let annotations = [("serin.io/strategy", "canary"), ("serin.io/arg.port", "8080")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let spec = crate::spec::parse("sark-canary", &annotations).unwrap();
+        let vars = rollout_variables("production", "sark-canary", &spec, None);
+        let get = |k: &str| vars.get(k).map(String::as_str);
+        assert_eq!(get("stable"), Some("sark"));
+        assert_eq!(get("ingress"), Some("sark"));
+        assert_eq!(get("canary_service"), Some("sark-canary"));
+        assert_eq!(get("interval"), Some("60s"));
+        assert_eq!(get("port"), Some("8080"));
+        let rendered = render(Catalog::builtin().get("nginx-canary").unwrap(), &vars).unwrap();
+        assert!(rendered.queries()[0].contains(r#"namespace="production",ingress="sark",canary!="""#));
+    }
+}

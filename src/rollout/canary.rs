@@ -1,0 +1,133 @@
+//! The canary state machine: Pending → Progressing through `steps` → Promoting → Succeeded,
+//! or RolledBack from anywhere; Paused while a trigger, query errors or a human say so.
+
+use crate::judge::Judgement;
+use crate::spec::{CanarySpec, OnInconclusive, RolloutSpec};
+use crate::time::format_duration;
+
+use super::transition::Draft;
+use super::verdicts::{self, Call};
+use super::{Action, Inputs, Phase, RolloutState, Transition};
+
+pub(super) fn step(
+    state: &RolloutState,
+    spec: &RolloutSpec,
+    canary: &CanarySpec,
+    judgement: Option<&Judgement>,
+    inputs: &Inputs,
+) -> Transition {
+    let mut draft = super::begin(state, spec, judgement, inputs);
+    match state.phase {
+        Phase::Succeeded | Phase::RolledBack | Phase::Invalid => {}
+        Phase::Promoting => {
+            if inputs.promotion_complete {
+                draft.next.phase = Phase::Succeeded;
+                draft.next.weight = 0;
+                draft.next.reason = "the stable Deployment runs the candidate's pod spec; canary removed".into();
+            } else {
+                draft.wait("promoting: waiting for the stable Deployment to roll out");
+            }
+        }
+        Phase::Pending => start(&mut draft, spec, canary, inputs),
+        Phase::Progressing | Phase::Paused => match judgement {
+            Some(j) => progress(&mut draft, spec, canary, j),
+            None => draft.wait("waiting for the first analysis"),
+        },
+    }
+    draft.finish()
+}
+
+/// Before the first step: wait for the candidate, then send it the first weight.
+fn start(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, inputs: &Inputs) {
+    if !inputs.candidate_ready {
+        if draft.in_run() >= spec.progress_deadline {
+            let reason = format!(
+                "no canary pod ready within progress-deadline {}",
+                format_duration(spec.progress_deadline)
+            );
+            draft.roll_back("outage", &reason);
+        } else {
+            draft.wait("waiting for the candidate Deployment to be Available");
+        }
+        return;
+    }
+    if spec.paused {
+        draft.pause(None, "paused by serin.io/paused before the first step");
+        return;
+    }
+    if !spec.windows.allows(draft.now) {
+        draft.hold("window", "outside every deployment window: not starting");
+        return;
+    }
+    let weight = canary.steps[0];
+    draft.next.phase = Phase::Progressing;
+    draft.next.step = Some(0);
+    draft.next.weight = weight;
+    draft.new_traffic_step();
+    draft.next.reason = format!("candidate ready: canary weight {weight}%");
+    draft.actions.push(Action::SetWeight { weight });
+}
+
+/// At a step: roll back, pause, hold, advance or promote, in that order of precedence.
+fn progress(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, judgement: &Judgement) {
+    let call = verdicts::read(judgement, draft.next.consecutive_errors);
+    let (evidence_ok, waiting_reason) = match call {
+        Call::Rollback { trigger, reason } => return draft.roll_back(&trigger, &reason),
+        Call::Pause { trigger, reason } => return draft.pause(Some(&trigger), &reason),
+        Call::Hold { reason } => (false, reason),
+        Call::Progress => (true, String::new()),
+    };
+    if spec.paused {
+        return draft.pause(None, "paused by serin.io/paused");
+    }
+    draft.resume_if_paused();
+    if !spec.windows.allows(draft.now) {
+        return draft.hold("window", "outside every deployment window: holding the current weight");
+    }
+    let index = draft.next.step.unwrap_or(0);
+    let in_step = draft.in_step();
+    let last = index + 1 >= canary.steps.len();
+    if evidence_ok && in_step >= canary.step_min {
+        return if last { promote(draft, judgement) } else { advance(draft, canary, index + 1, "every metric passes") };
+    }
+    if in_step < canary.step_max {
+        let reason = if evidence_ok {
+            format!("every metric passes; step-min {} not reached", format_duration(canary.step_min))
+        } else {
+            waiting_reason
+        };
+        return draft.wait(&reason);
+    }
+    let why = format!(
+        "step-max {} reached at {}% without enough evidence: {waiting_reason}",
+        format_duration(canary.step_max),
+        draft.next.weight
+    );
+    match canary.on_inconclusive {
+        OnInconclusive::Rollback => draft.roll_back("inconclusive", &why),
+        // Missing evidence never promotes: `advance` moves weights, but the last step holds.
+        OnInconclusive::Advance if !last => advance(draft, canary, index + 1, &format!("on-inconclusive: advance; {why}")),
+        OnInconclusive::Advance | OnInconclusive::Hold => draft.hold("step-max", &format!("{why}; holding")),
+    }
+}
+
+fn advance(draft: &mut Draft, canary: &CanarySpec, index: usize, why: &str) {
+    let weight = canary.steps[index];
+    let from = draft.next.weight;
+    draft.next.step = Some(index);
+    draft.next.weight = weight;
+    draft.next.phase = Phase::Progressing;
+    draft.new_traffic_step();
+    draft.next.reason = format!("{why}: weight {from}% → {weight}%");
+    draft.actions.push(Action::SetWeight { weight });
+}
+
+fn promote(draft: &mut Draft, judgement: &Judgement) {
+    let evidence: Vec<&str> = judgement.metrics.iter().map(|m| m.reason.as_str()).collect();
+    let reason = format!("every metric passes at the last step: {}", evidence.join("; "));
+    draft.next.phase = Phase::Promoting;
+    draft.next.decided_at = Some(draft.now);
+    draft.next.holding = None;
+    draft.next.reason = reason.clone();
+    draft.actions.push(Action::Promote { reason });
+}

@@ -1,0 +1,73 @@
+//! Reading the judge's findings into the decisions both strategies share.
+
+use crate::judge::{Judgement, Verdict};
+use crate::template::TriggerAction;
+
+use super::MAX_CONSECUTIVE_ERRORS;
+
+/// What the judgement asks for, most urgent first.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    /// Take traffic off the candidate now.
+    Rollback { trigger: String, reason: String },
+    /// Stop progressing until the cause clears or a human acts.
+    Pause { trigger: String, reason: String },
+    /// Nothing can be concluded: keep the traffic where it is.
+    Hold { reason: String },
+    /// Every metric passes.
+    Progress,
+}
+
+/// Reads a judgement. `errors_in_a_row` counts this tick if it had a query error.
+pub fn read(judgement: &Judgement, errors_in_a_row: u32) -> Call {
+    // Rollback triggers first, in template order: they name the documented condition.
+    for t in judgement.fired() {
+        match t.action {
+            TriggerAction::Rollback => return rollback(&t.trigger, &t.reason),
+            TriggerAction::RollbackIfWorse if t.canary_worse => return rollback(&t.trigger, &t.reason),
+            _ => {}
+        }
+    }
+    // A significant comparison with no trigger limit exceeded still rolls back.
+    if let Some(m) = judgement.metrics.iter().find(|m| m.verdict == Verdict::Fail) {
+        return rollback(&format!("{}-vs-baseline", m.metric), &m.reason);
+    }
+    if let Some(t) = judgement.fired().next() {
+        let why = if t.action == TriggerAction::RollbackIfWorse {
+            format!("{} (canary not significantly worse than baseline: pausing, not rolling back)", t.reason)
+        } else {
+            t.reason.clone()
+        };
+        return Call::Pause { trigger: t.trigger.clone(), reason: why };
+    }
+    let errors: Vec<&str> =
+        judgement.metrics.iter().filter(|m| m.verdict == Verdict::Error).map(|m| m.reason.as_str()).collect();
+    if !errors.is_empty() {
+        let reason = format!("query errors ({errors_in_a_row} in a row): {}", errors.join("; "));
+        if errors_in_a_row >= MAX_CONSECUTIVE_ERRORS {
+            return Call::Pause { trigger: "query-errors".into(), reason };
+        }
+        return Call::Hold { reason };
+    }
+    if judgement.all_pass() {
+        return Call::Progress;
+    }
+    let waiting: Vec<&str> =
+        judgement.metrics.iter().filter(|m| m.verdict != Verdict::Pass).map(|m| m.reason.as_str()).collect();
+    Call::Hold {
+        reason: if waiting.is_empty() { "no metrics to judge".into() } else { waiting.join("; ") },
+    }
+}
+
+/// Counts query-error ticks in a row, including this judgement.
+pub fn errors_in_a_row(previous: u32, judgement: Option<&Judgement>) -> u32 {
+    match judgement {
+        Some(j) if j.any(Verdict::Error) => previous + 1,
+        Some(_) => 0,
+        None => previous,
+    }
+}
+
+fn rollback(trigger: &str, reason: &str) -> Call {
+    Call::Rollback { trigger: trigger.to_string(), reason: reason.to_string() }
+}

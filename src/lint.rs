@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use crate::spec::{self, RolloutSpec, Strategy};
+use crate::target::Target;
 use crate::template::{Catalog, TemplateError, render, schema};
 
 /// One problem: where, in which object, what.
@@ -75,45 +76,29 @@ pub fn lint_path(path: &Path, catalog: &Catalog) -> Vec<LintProblem> {
     problems
 }
 
-/// The variables the daemon passes to a rollout's templates: the built-ins of spec §2,
-/// the `serin.io/arg.*` values, and for blue-green the slot variables of `http-slo`.
-///
-/// Blue-green has no stable Deployment, stable Ingress or canary Service: the Service
-/// serin flips stands in for all three, so templates written for either strategy render.
-/// A canary's stable Service is read from the Ingress at run time; offline it is taken to
-/// be named like the stable Deployment (the guides' convention).
+/// The variables the daemon renders this rollout's templates with ([`crate::engine::variables`]).
+/// Blue-green's `previous_slot` is read from the Service at run time, so a placeholder
+/// stands in for it here unless `serin.io/arg.previous_slot` gives one.
 pub fn rollout_variables(
     namespace: &str,
     deployment: &str,
     spec: &RolloutSpec,
     candidate_slot: Option<&str>,
 ) -> BTreeMap<String, String> {
-    let mut vars = BTreeMap::new();
-    let mut set = |k: &str, v: &str| {
-        vars.insert(k.to_string(), v.to_string());
-    };
-    set("namespace", namespace);
-    set("deployment", deployment);
-    set("interval", &crate::time::prometheus_duration(spec.interval));
-    match &spec.strategy {
-        Strategy::Canary(c) => {
-            set("stable", &c.stable);
-            set("ingress", &c.ingress);
-            set("service", &c.stable);
-            set("canary_service", &c.canary_service);
-        }
-        Strategy::BlueGreen(b) => {
-            for k in ["stable", "ingress", "service", "canary_service"] {
-                set(k, &b.service);
-            }
-            set("slot_label", &b.slot_label);
-            set("previous_slot", "previous");
-            if let Some(slot) = candidate_slot {
-                set("candidate_slot", slot);
-            }
-        }
+    let mut pod_labels = BTreeMap::new();
+    if let (Strategy::BlueGreen(b), Some(slot)) = (&spec.strategy, candidate_slot) {
+        pod_labels.insert(b.slot_label.clone(), slot.to_string());
     }
-    vars.extend(spec.args.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let target = Target {
+        namespace: namespace.to_string(),
+        name: deployment.to_string(),
+        annotations: BTreeMap::new(),
+        pod_labels,
+    };
+    let mut vars = crate::engine::variables(spec, &target);
+    if matches!(spec.strategy, Strategy::BlueGreen(_)) {
+        vars.entry("previous_slot".to_string()).or_insert_with(|| "previous".to_string());
+    }
     vars
 }
 

@@ -25,10 +25,11 @@ pub fn variables(spec: &RolloutSpec, target: &Target) -> BTreeMap<String, String
             set("canary_service", &c.canary_service);
         }
         Strategy::BlueGreen(bg) => {
-            set("stable", &target.name);
-            set("ingress", &bg.service);
-            set("service", &bg.service);
-            set("canary_service", &bg.service);
+            // Blue-green has no stable Deployment or Ingress of its own: the flipped
+            // Service stands in for all of them.
+            for key in ["stable", "ingress", "service", "canary_service"] {
+                set(key, &bg.service);
+            }
             set("slot_label", &bg.slot_label);
             if let Some(slot) = target.pod_labels.get(&bg.slot_label) {
                 set("candidate_slot", slot);

@@ -11,7 +11,7 @@ use crate::spec::{BlueGreenSpec, RolloutSpec};
 use crate::time::format_duration;
 
 use super::transition::Draft;
-use super::verdicts::{self, Call};
+use super::verdicts;
 use super::{Action, BlueGreenStage, Inputs, Phase, RolloutState, Slot, Transition};
 
 pub(super) fn step(
@@ -83,17 +83,8 @@ fn smoke_note(bg: &BlueGreenSpec) -> &'static str {
 }
 
 fn observe(draft: &mut Draft, spec: &RolloutSpec, bg: &BlueGreenSpec, judgement: &Judgement) {
-    let call = verdicts::read(judgement, draft.next.consecutive_errors);
-    let (evidence_ok, waiting_reason) = match call {
-        Call::Rollback { trigger, reason } => return draft.roll_back(&trigger, &reason),
-        Call::Pause { trigger, reason } => return draft.pause(Some(&trigger), &reason),
-        Call::Hold { reason } => (false, reason),
-        Call::Progress => (true, String::new()),
-    };
-    if spec.paused {
-        return draft.pause(None, "paused by serin.io/paused (live on the candidate)");
-    }
-    draft.resume_if_paused();
+    let Some(evidence) = verdicts::gate(draft, spec, judgement, " (live on the candidate)") else { return };
+    let (evidence_ok, waiting_reason) = (evidence.is_ok(), evidence.err().unwrap_or_default());
     if draft.in_step() < bg.observe {
         return draft.wait(if evidence_ok { "observing: every metric passes so far" } else { &waiting_reason });
     }

@@ -6,7 +6,7 @@ use crate::spec::{CanarySpec, OnInconclusive, RolloutSpec};
 use crate::time::format_duration;
 
 use super::transition::Draft;
-use super::verdicts::{self, Call};
+use super::verdicts;
 use super::{Action, Inputs, Phase, RolloutState, Transition};
 
 pub(super) fn step(
@@ -70,17 +70,8 @@ fn start(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, inputs: &In
 
 /// At a step: roll back, pause, hold, advance or promote, in that order of precedence.
 fn progress(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, judgement: &Judgement) {
-    let call = verdicts::read(judgement, draft.next.consecutive_errors);
-    let (evidence_ok, waiting_reason) = match call {
-        Call::Rollback { trigger, reason } => return draft.roll_back(&trigger, &reason),
-        Call::Pause { trigger, reason } => return draft.pause(Some(&trigger), &reason),
-        Call::Hold { reason } => (false, reason),
-        Call::Progress => (true, String::new()),
-    };
-    if spec.paused {
-        return draft.pause(None, "paused by serin.io/paused");
-    }
-    draft.resume_if_paused();
+    let Some(evidence) = verdicts::gate(draft, spec, judgement, "") else { return };
+    let (evidence_ok, waiting_reason) = (evidence.is_ok(), evidence.err().unwrap_or_default());
     if !spec.windows.allows(draft.now) {
         return draft.hold("window", "outside every deployment window: holding the current weight");
     }

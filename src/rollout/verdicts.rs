@@ -4,6 +4,8 @@ use crate::judge::{Judgement, Verdict};
 use crate::template::TriggerAction;
 
 use super::MAX_CONSECUTIVE_ERRORS;
+use super::transition::Draft;
+use crate::spec::RolloutSpec;
 
 /// What the judgement asks for, most urgent first.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,4 +72,30 @@ pub fn errors_in_a_row(previous: u32, judgement: Option<&Judgement>) -> u32 {
 
 fn rollback(trigger: &str, reason: &str) -> Call {
     Call::Rollback { trigger: trigger.to_string(), reason: reason.to_string() }
+}
+
+/// Applies what must happen whatever the step: a rollback, a pause (by a trigger, by query
+/// errors, or by `serin.io/paused`), or leaving a pause whose cause has cleared.
+///
+/// Returns `None` when the draft is settled, else whether the evidence allows progress:
+/// `Ok(())` when every metric passes, `Err(why not)` otherwise.
+pub fn gate(draft: &mut Draft, spec: &RolloutSpec, judgement: &Judgement, paused_note: &str) -> Option<Result<(), String>> {
+    let evidence = match read(judgement, draft.next.consecutive_errors) {
+        Call::Rollback { trigger, reason } => {
+            draft.roll_back(&trigger, &reason);
+            return None;
+        }
+        Call::Pause { trigger, reason } => {
+            draft.pause(Some(&trigger), &reason);
+            return None;
+        }
+        Call::Hold { reason } => Err(reason),
+        Call::Progress => Ok(()),
+    };
+    if spec.paused {
+        draft.pause(None, &format!("paused by serin.io/paused{paused_note}"));
+        return None;
+    }
+    draft.resume_if_paused();
+    Some(evidence)
 }

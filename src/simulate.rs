@@ -24,7 +24,12 @@ pub struct ScenarioRun {
 }
 
 /// Runs `scenario` (with another seed if given) through the engine.
-pub fn run(scenario: &Scenario, seed: Option<u64>, catalog: &Catalog, config: &JudgeConfig) -> Result<ScenarioRun, String> {
+pub fn run(
+    scenario: &Scenario,
+    seed: Option<u64>,
+    catalog: &Catalog,
+    config: &JudgeConfig,
+) -> Result<ScenarioRun, String> {
     let target = scenario.candidate();
     let spec = crate::spec::parse(&target.name, &target.annotations).map_err(|e| e.to_string())?;
     let analysis = engine::prepare(&spec, catalog, &target).map_err(|e| e.to_string())?;
@@ -80,7 +85,10 @@ pub fn check_expectation(scenario: &Scenario, replay: &Replay) -> Result<(), Str
     if let Some(trigger) = &expect.trigger
         && replay.trigger.as_deref() != Some(trigger.as_str())
     {
-        return Err(format!("{}: expected trigger {trigger}, got {:?} ({})", scenario.name, replay.trigger, replay.reason));
+        return Err(format!(
+            "{}: expected trigger {trigger}, got {:?} ({})",
+            scenario.name, replay.trigger, replay.reason
+        ));
     }
     if let Some(by) = expect.by {
         let took = replay.decided_at.and_then(|t| t.duration_since(scenario.start).ok());

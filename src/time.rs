@@ -12,8 +12,7 @@ pub fn parse_instant(text: &str) -> Result<SystemTime, String> {
         }
         return Err(format!("{text:?} is not a valid Unix time"));
     }
-    humantime::parse_rfc3339_weak(text)
-        .map_err(|e| format!("{text:?} is neither RFC 3339 nor Unix seconds ({e})"))
+    humantime::parse_rfc3339_weak(text).map_err(|e| format!("{text:?} is neither RFC 3339 nor Unix seconds ({e})"))
 }
 
 /// Formats as RFC 3339 in UTC with second precision.

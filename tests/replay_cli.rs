@@ -136,13 +136,22 @@ fn malformed_recordings_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &str); 3] = [
         ("not-json.json", "this is not json"),
-        ("version.json", r#"{"serin_recording": 7, "start": "2026-11-20T02:00:00Z", "end": "2026-11-20T03:00:00Z", "step": "15s", "queries": {}}"#),
-        ("values.json", r#"{"serin_recording": 1, "start": "2026-11-20T02:00:00Z", "end": "2026-11-20T03:00:00Z", "step": "15s", "queries": {"up": [{"metric": {}, "values": [[1, 2, 3]]}]}}"#),
+        (
+            "version.json",
+            r#"{"serin_recording": 7, "start": "2026-11-20T02:00:00Z", "end": "2026-11-20T03:00:00Z", "step": "15s", "queries": {}}"#,
+        ),
+        (
+            "values.json",
+            r#"{"serin_recording": 1, "start": "2026-11-20T02:00:00Z", "end": "2026-11-20T03:00:00Z", "step": "15s", "queries": {"up": [{"metric": {}, "values": [[1, 2, 3]]}]}}"#,
+        ),
     ];
     for (name, text) in cases {
         let path: PathBuf = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        let err = fails(&["replay", "--recording", path.to_str().unwrap(), "--deployment", "tests/lint_fixtures/sark-canary.yaml"], 2);
+        let err = fails(
+            &["replay", "--recording", path.to_str().unwrap(), "--deployment", "tests/lint_fixtures/sark-canary.yaml"],
+            2,
+        );
         assert!(err.contains(name), "the error names the file: {err}");
     }
     let err = fails(&["replay", "--recording", "does/not/exist.json"], 2);

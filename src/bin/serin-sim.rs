@@ -82,7 +82,9 @@ fn quality(dir: &Path, runs: u64) -> Result<(), String> {
     let catalog = Catalog::builtin();
     let config = JudgeConfig::default();
     println!("decision quality over {runs} seeded runs per scenario (alpha {}, beta {})\n", config.alpha, config.beta);
-    println!("| scenario | expected | promoted | rolled back | paused | in progress | as expected | median minutes to decision |");
+    println!(
+        "| scenario | expected | promoted | rolled back | paused | in progress | as expected | median minutes to decision |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for scenario in scenarios(dir)? {
         let (mut counts, mut ok, mut minutes) = ([0u64; 4], 0u64, Vec::new());
@@ -156,7 +158,10 @@ fn bench() -> Result<(), String> {
     timings.sort();
     println!("24-hour recording, 15 s step, {queries} queries, {} MB of JSON", text.len() / 1_000_000);
     println!("  generate the recording: {generated:?}; parse the JSON: {parsed:?}");
-    println!("  replay ({ticks} analysis ticks): median {:?}, min {:?}, max {:?} over 5 runs", timings[2], timings[0], timings[4]);
+    println!(
+        "  replay ({ticks} analysis ticks): median {:?}, min {:?}, max {:?} over 5 runs",
+        timings[2], timings[0], timings[4]
+    );
     Ok(())
 }
 

@@ -67,7 +67,10 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode, CliError> {
         (Some(path), _) => Target::from_manifest(path)?,
         (None, Some(embedded)) => embedded,
         (None, None) => {
-            return Err(CliError("give the rollout's Deployment with --deployment FILE (its serin.io annotations configure the replay)".into()));
+            return Err(CliError(
+                "give the rollout's Deployment with --deployment FILE (its serin.io annotations configure the replay)"
+                    .into(),
+            ));
         }
     };
     target.apply_sets(&args.sets)?;

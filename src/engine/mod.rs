@@ -32,7 +32,9 @@ pub enum EngineError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Render(#[from] RenderError),
-    #[error("metric {metric:?} is defined by both {first} and {second}: metric names must be unique across a rollout's templates")]
+    #[error(
+        "metric {metric:?} is defined by both {first} and {second}: metric names must be unique across a rollout's templates"
+    )]
     DuplicateMetric { metric: String, first: String, second: String },
 }
 

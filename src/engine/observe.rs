@@ -94,9 +94,10 @@ pub fn reading_of_value(answer: Answer) -> Reading {
     match answer {
         Err(e) => Reading::Error(e.to_string()),
         Ok(s) if s.is_empty() => Reading::NoData,
-        Ok(s) if s.len() > 1 => {
-            Reading::Error(format!("value query returned {} series; aggregate it to one (e.g. with sum or max)", s.len()))
-        }
+        Ok(s) if s.len() > 1 => Reading::Error(format!(
+            "value query returned {} series; aggregate it to one (e.g. with sum or max)",
+            s.len()
+        )),
         Ok(s) if !s[0].value.is_finite() => Reading::NotANumber,
         Ok(s) => Reading::Value(s[0].value),
     }
@@ -141,11 +142,10 @@ mod tests {
             sample(7.0, &[("le", "1")]),
         ]);
         let Reading::Buckets(b) = reading_of_histogram(answer) else { panic!("expected buckets") };
-        assert_eq!(b.iter().map(|b| (b.le, b.count)).collect::<Vec<_>>(), vec![
-            (0.5, 5.0),
-            (1.0, 7.0),
-            (f64::INFINITY, 10.0)
-        ]);
+        assert_eq!(
+            b.iter().map(|b| (b.le, b.count)).collect::<Vec<_>>(),
+            vec![(0.5, 5.0), (1.0, 7.0), (f64::INFINITY, 10.0)]
+        );
         assert!(matches!(reading_of_histogram(Ok(vec![sample(1.0, &[])])), Reading::Error(_)));
         assert_eq!(reading_of_histogram(Ok(vec![])), Reading::NoData);
     }

@@ -109,7 +109,15 @@ fn summarise(state: RolloutState, timeline: Vec<Entry>, judgements: Vec<Judgemen
         Outcome::RolledBack | Outcome::Paused => state.trigger.clone(),
         _ => None,
     };
-    Replay { outcome, decided_at, trigger, reason: state.reason.clone(), timeline, judgements, final_state: Some(state) }
+    Replay {
+        outcome,
+        decided_at,
+        trigger,
+        reason: state.reason.clone(),
+        timeline,
+        judgements,
+        final_state: Some(state),
+    }
 }
 
 fn action_entry(at: SystemTime, action: &Action, weight: u8) -> Entry {

@@ -22,7 +22,14 @@ pub fn table(replay: &Replay, title: &str) -> String {
     let _ = writeln!(out, "analyses: {analyses}\n");
     let _ = writeln!(out, "{:<22} {:<12} {:>6}  DETAIL", "TIME", "ACTION", "WEIGHT");
     for entry in replay.timeline.iter().filter(|e| e.action != "analysis") {
-        let _ = writeln!(out, "{:<22} {:<12} {:>5}%  {}", format_instant(entry.at), entry.action, entry.weight, detail(entry));
+        let _ = writeln!(
+            out,
+            "{:<22} {:<12} {:>5}%  {}",
+            format_instant(entry.at),
+            entry.action,
+            entry.weight,
+            detail(entry)
+        );
     }
     if let Some(last) = replay.judgements.last() {
         let _ = writeln!(out, "\nlast analysis ({}):", format_instant(last.at));

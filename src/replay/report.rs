@@ -9,8 +9,11 @@ use plotters::prelude::*;
 use super::{Entry, Replay};
 use crate::time::{format_instant, unix_seconds};
 
-/// Points of one plotted series: (unix seconds, canary, baseline, limit).
-type Points = Vec<(f64, Option<f64>, Option<f64>, Option<f64>)>;
+/// One plotted instant: (unix seconds, canary, baseline, limit).
+type Point = (f64, Option<f64>, Option<f64>, Option<f64>);
+type Points = Vec<Point>;
+/// A plotted line: its legend, colour, and which value of a [`Point`] it draws.
+type Line = (&'static str, RGBColor, fn(&Point) -> Option<f64>);
 
 /// Renders the report page.
 pub fn html(replay: &Replay, title: &str) -> String {
@@ -87,22 +90,15 @@ fn draw(svg: &mut String, points: &Points, decisions: &[&Entry], label: &str) ->
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..(t1 - t0) / 60.0, 0.0..top)
         .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("minutes since start")
-        .y_desc(label)
-        .draw()
-        .map_err(|e| e.to_string())?;
-    let arms: [(&str, RGBColor, fn(&(f64, Option<f64>, Option<f64>, Option<f64>)) -> Option<f64>); 3] = [
+    chart.configure_mesh().x_desc("minutes since start").y_desc(label).draw().map_err(|e| e.to_string())?;
+    let arms: [Line; 3] = [
         ("canary", RGBColor(214, 39, 40), |p| p.1),
         ("baseline", RGBColor(31, 119, 180), |p| p.2),
         ("limit", RGBColor(90, 90, 90), |p| p.3),
     ];
     for (name, color, pick) in arms {
-        let line: Vec<(f64, f64)> = points
-            .iter()
-            .filter_map(|p| pick(p).filter(|v| v.is_finite()).map(|v| ((p.0 - t0) / 60.0, v)))
-            .collect();
+        let line: Vec<(f64, f64)> =
+            points.iter().filter_map(|p| pick(p).filter(|v| v.is_finite()).map(|v| ((p.0 - t0) / 60.0, v))).collect();
         if line.is_empty() {
             continue;
         }
@@ -143,4 +139,3 @@ fn escape(text: &str) -> String {
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}\
 td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px;text-align:left}\
 .outcome.rolled_back b{color:#c00}.outcome.promoted b{color:#080}.outcome.paused b{color:#a60}";
-

@@ -58,7 +58,9 @@ fn before_flip(draft: &mut Draft, spec: &RolloutSpec, bg: &BlueGreenSpec, inputs
     } else {
         match inputs.smoke_passed {
             Some(false) => return draft.roll_back("smoke", "smoke checks failed on the idle slot; no flip"),
-            None if deadline_passed => return draft.roll_back("smoke", "smoke checks gave no result within progress-deadline"),
+            None if deadline_passed => {
+                return draft.roll_back("smoke", "smoke checks gave no result within progress-deadline");
+            }
             None => return draft.wait("waiting for the smoke checks"),
             Some(true) => {}
         }

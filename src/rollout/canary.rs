@@ -41,10 +41,8 @@ pub(super) fn step(
 fn start(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, inputs: &Inputs) {
     if !inputs.candidate_ready {
         if draft.in_run() >= spec.progress_deadline {
-            let reason = format!(
-                "no canary pod ready within progress-deadline {}",
-                format_duration(spec.progress_deadline)
-            );
+            let reason =
+                format!("no canary pod ready within progress-deadline {}", format_duration(spec.progress_deadline));
             draft.roll_back("outage", &reason);
         } else {
             draft.wait("waiting for the candidate Deployment to be Available");
@@ -97,7 +95,9 @@ fn progress(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, judgemen
     match canary.on_inconclusive {
         OnInconclusive::Rollback => draft.roll_back("inconclusive", &why),
         // Missing evidence never promotes: `advance` moves weights, but the last step holds.
-        OnInconclusive::Advance if !last => advance(draft, canary, index + 1, &format!("on-inconclusive: advance; {why}")),
+        OnInconclusive::Advance if !last => {
+            advance(draft, canary, index + 1, &format!("on-inconclusive: advance; {why}"))
+        }
         OnInconclusive::Advance | OnInconclusive::Hold => draft.hold("step-max", &format!("{why}; holding")),
     }
 }

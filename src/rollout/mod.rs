@@ -15,8 +15,8 @@
 pub mod action;
 mod bluegreen;
 mod canary;
-mod transition;
 pub mod state;
+mod transition;
 mod verdicts;
 
 use std::time::SystemTime;
@@ -59,7 +59,12 @@ pub fn step(state: &RolloutState, spec: &RolloutSpec, judgement: Option<&Judgeme
 }
 
 /// The bookkeeping every step starts with: error streak and last verdicts.
-fn begin(state: &RolloutState, spec: &RolloutSpec, judgement: Option<&Judgement>, inputs: &Inputs) -> transition::Draft {
+fn begin(
+    state: &RolloutState,
+    spec: &RolloutSpec,
+    judgement: Option<&Judgement>,
+    inputs: &Inputs,
+) -> transition::Draft {
     let mut draft = transition::Draft::new(state, inputs.now, spec.interval);
     draft.next.consecutive_errors = verdicts::errors_in_a_row(state.consecutive_errors, judgement);
     if let Some(j) = judgement {

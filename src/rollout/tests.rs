@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::*;
 use crate::judge::{Evidence, Judgement, MetricVerdict, TriggerStatus, TriggerVerdict, Verdict};
-use crate::spec::{BlueGreenSpec, CanarySpec, OnInconclusive, Routing, RolloutSpec, Strategy, Windows};
+use crate::spec::{BlueGreenSpec, CanarySpec, OnInconclusive, RolloutSpec, Routing, Strategy, Windows};
 use crate::template::TriggerAction;
 
 const MIN: Duration = Duration::from_secs(60);
@@ -78,11 +78,7 @@ fn fired(mut j: Judgement, trigger: &str, action: TriggerAction, canary_worse: b
 
 /// Runs the machine once a minute from minute 1 to `until`, with `verdict_at` choosing
 /// each judgement, and returns every (minute, action).
-fn drive(
-    spec: &RolloutSpec,
-    until: u64,
-    verdict_at: impl Fn(u64) -> Judgement,
-) -> (RolloutState, Vec<(u64, Action)>) {
+fn drive(spec: &RolloutSpec, until: u64, verdict_at: impl Fn(u64) -> Judgement) -> (RolloutState, Vec<(u64, Action)>) {
     let mut state = RolloutState::new("rev", t(0));
     let mut actions = Vec::new();
     for minute in 1..=until {
@@ -219,7 +215,10 @@ fn a_state_survives_serialisation_mid_run() {
     assert_eq!(back, state);
     // Resuming from the persisted state gives the same next step as never stopping.
     let j = judgement(t(8), Verdict::Pass);
-    assert_eq!(step(&back, &spec, Some(&j), &Inputs::offline(t(8))), step(&state, &spec, Some(&j), &Inputs::offline(t(8))));
+    assert_eq!(
+        step(&back, &spec, Some(&j), &Inputs::offline(t(8))),
+        step(&state, &spec, Some(&j), &Inputs::offline(t(8)))
+    );
 }
 
 #[test]

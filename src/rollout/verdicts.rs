@@ -56,9 +56,7 @@ pub fn read(judgement: &Judgement, errors_in_a_row: u32) -> Call {
     }
     let waiting: Vec<&str> =
         judgement.metrics.iter().filter(|m| m.verdict != Verdict::Pass).map(|m| m.reason.as_str()).collect();
-    Call::Hold {
-        reason: if waiting.is_empty() { "no metrics to judge".into() } else { waiting.join("; ") },
-    }
+    Call::Hold { reason: if waiting.is_empty() { "no metrics to judge".into() } else { waiting.join("; ") } }
 }
 
 /// Counts query-error ticks in a row, including this judgement.
@@ -79,7 +77,12 @@ fn rollback(trigger: &str, reason: &str) -> Call {
 ///
 /// Returns `None` when the draft is settled, else whether the evidence allows progress:
 /// `Ok(())` when every metric passes, `Err(why not)` otherwise.
-pub fn gate(draft: &mut Draft, spec: &RolloutSpec, judgement: &Judgement, paused_note: &str) -> Option<Result<(), String>> {
+pub fn gate(
+    draft: &mut Draft,
+    spec: &RolloutSpec,
+    judgement: &Judgement,
+    paused_note: &str,
+) -> Option<Result<(), String>> {
     let evidence = match read(judgement, draft.next.consecutive_errors) {
         Call::Rollback { trigger, reason } => {
             draft.roll_back(&trigger, &reason);

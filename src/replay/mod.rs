@@ -109,15 +109,10 @@ fn summarise(state: RolloutState, timeline: Vec<Entry>, judgements: Vec<Judgemen
         Outcome::RolledBack | Outcome::Paused => state.trigger.clone(),
         _ => None,
     };
-    Replay {
-        outcome,
-        decided_at,
-        trigger,
-        reason: state.reason.clone(),
-        timeline,
-        judgements,
-        final_state: Some(state),
-    }
+    // The decision's own words carry its evidence; later bookkeeping does not.
+    let decision_reason = decisive.and_then(|e| e.detail.get("reason")).and_then(|r| r.as_str()).map(str::to_string);
+    let reason = decision_reason.unwrap_or_else(|| state.reason.clone());
+    Replay { outcome, decided_at, trigger, reason, timeline, judgements, final_state: Some(state) }
 }
 
 fn action_entry(at: SystemTime, action: &Action, weight: u8) -> Entry {

@@ -10,7 +10,8 @@ pub mod report;
 
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::ser::{SerializeSeq, SerializeStruct};
+use serde::{Serialize, Serializer};
 
 use crate::engine::{self, Analysis};
 use crate::judge::{JudgeConfig, Judgement, TriggerStatus};
@@ -52,18 +53,51 @@ pub struct Entry {
 }
 
 /// The result of a replay: the spec §4 JSON object, plus every judgement for reports.
-#[derive(Debug, Clone, Serialize)]
+///
+/// `analysis` entries of the timeline carry their verdicts and evidence only when the
+/// replay is serialised (from `judgements`, in order): building that JSON for every tick
+/// would be most of the cost of a replay that nobody prints.
+#[derive(Debug, Clone)]
 pub struct Replay {
     pub outcome: Outcome,
-    #[serde(with = "crate::time::rfc3339_option")]
     pub decided_at: Option<SystemTime>,
     pub trigger: Option<String>,
     pub reason: String,
     pub timeline: Vec<Entry>,
-    #[serde(skip)]
     pub judgements: Vec<Judgement>,
-    #[serde(skip)]
     pub final_state: Option<RolloutState>,
+}
+
+impl Serialize for Replay {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut object = serializer.serialize_struct("Replay", 5)?;
+        object.serialize_field("outcome", &self.outcome)?;
+        object.serialize_field("decided_at", &self.decided_at.map(crate::time::format_instant))?;
+        object.serialize_field("trigger", &self.trigger)?;
+        object.serialize_field("reason", &self.reason)?;
+        object.serialize_field("timeline", &Timeline(self))?;
+        object.end()
+    }
+}
+
+/// The timeline with each `analysis` entry's detail filled from its judgement.
+struct Timeline<'a>(&'a Replay);
+
+impl Serialize for Timeline<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut judgements = self.0.judgements.iter();
+        let mut seq = serializer.serialize_seq(Some(self.0.timeline.len()))?;
+        for entry in &self.0.timeline {
+            let judgement = if entry.action == "analysis" { judgements.next() } else { None };
+            match judgement {
+                Some(judgement) => {
+                    seq.serialize_element(&Entry { detail: analysis_detail(judgement), ..entry.clone() })?
+                }
+                None => seq.serialize_element(entry)?,
+            }
+        }
+        seq.end()
+    }
 }
 
 /// Replays `analysis` over `source` from `start` to `end`.
@@ -84,7 +118,12 @@ pub async fn run<S: MetricSource>(
         let decision = engine::decide(&state, spec, analysis, Some(&observation), &Inputs::offline(at), config);
         let next = decision.transition.next;
         if let Some(judgement) = decision.judgement {
-            timeline.push(analysis_entry(&judgement, next.weight));
+            timeline.push(Entry {
+                at,
+                action: "analysis".into(),
+                weight: next.weight,
+                detail: serde_json::Value::Null,
+            });
             judgements.push(judgement);
         }
         for action in &decision.transition.actions {
@@ -123,8 +162,9 @@ fn action_entry(at: SystemTime, action: &Action, weight: u8) -> Entry {
     Entry { at, action: action.name().to_string(), weight, detail }
 }
 
-/// An `analysis` entry: every metric's verdict and every trigger not clear, with reasons.
-fn analysis_entry(judgement: &Judgement, weight: u8) -> Entry {
+/// An `analysis` entry's detail: every metric's verdict and evidence, and every trigger
+/// not clear, with reasons.
+fn analysis_detail(judgement: &Judgement) -> serde_json::Value {
     let metrics: Vec<serde_json::Value> = judgement
         .metrics
         .iter()
@@ -136,10 +176,5 @@ fn analysis_entry(judgement: &Judgement, weight: u8) -> Entry {
         .filter(|t| t.status != TriggerStatus::Clear)
         .map(|t| serde_json::json!({"trigger": t.trigger, "status": t.status, "reason": t.reason}))
         .collect();
-    Entry {
-        at: judgement.at,
-        action: "analysis".into(),
-        weight,
-        detail: serde_json::json!({"metrics": metrics, "triggers": triggers}),
-    }
+    serde_json::json!({"metrics": metrics, "triggers": triggers})
 }

@@ -60,7 +60,10 @@ fn every_shipped_recording_replays_to_its_expected_outcome() {
         for entry in json["timeline"].as_array().unwrap() {
             assert!(entry["at"].is_string() && entry["action"].is_string() && entry["weight"].is_u64(), "{entry}");
             if entry["action"] == "analysis" {
-                assert!(!entry["detail"]["metrics"].as_array().unwrap().is_empty(), "analysis carries verdicts: {entry}");
+                assert!(
+                    !entry["detail"]["metrics"].as_array().unwrap().is_empty(),
+                    "analysis carries verdicts: {entry}"
+                );
             }
         }
         if outcome == "promoted" || outcome == "rolled_back" {

@@ -256,3 +256,24 @@ fn blue_green_failed_smoke_checks_never_flip() {
     assert_eq!(state.trigger.as_deref(), Some("smoke"));
     assert!(!all.iter().any(|a| matches!(a, Action::Flip { .. })));
 }
+
+#[test]
+fn outside_a_window_nothing_progresses_but_rollbacks_still_happen() {
+    // 02:00 UTC is outside 09:00-17:59.
+    let mut spec = canary_spec(OnInconclusive::Hold);
+    spec.windows = Windows::parse("* * 9-17 * * *").unwrap();
+    let (state, actions) = drive(&spec, 10, |m| judgement(t(m), Verdict::Pass));
+    assert!(weights(&actions).is_empty(), "no weight outside the window: {actions:?}");
+    assert_eq!(state.phase, Phase::Pending);
+    assert_eq!(actions.iter().filter(|(_, a)| matches!(a, Action::Hold { .. })).count(), 1);
+
+    // Started inside a window, then the window closes: a firing trigger still rolls back.
+    let mut state = RolloutState::new("rev", t(0));
+    let open = canary_spec(OnInconclusive::Hold);
+    state = step(&state, &open, Some(&judgement(t(1), Verdict::Pass)), &Inputs::offline(t(1))).next;
+    assert_eq!(state.weight, 10);
+    let j = fired(judgement(t(2), Verdict::Pass), "outage", TriggerAction::Rollback, true);
+    let tr = step(&state, &spec, Some(&j), &Inputs::offline(t(2)));
+    assert_eq!(tr.next.phase, Phase::RolledBack);
+    assert_eq!(tr.actions, vec![Action::Rollback { trigger: "outage".into(), reason: "outage fired".into() }]);
+}

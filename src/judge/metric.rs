@@ -60,6 +60,7 @@ pub fn judge(
     }
     let specs = channel::specs(metric);
     let mut channels = Vec::with_capacity(specs.len());
+    let mut interval = Vec::with_capacity(specs.len());
     for spec in &specs {
         let title = spec.title();
         let mut st = state
@@ -72,55 +73,124 @@ pub fn judge(
         let b = readings.baseline.as_ref().and_then(|r| channel::events(spec, r));
         channel::fold(&mut st, spec, c, b, context.baseline_frozen, config);
         channels.push(st);
+        interval.push((c, b));
     }
     state.channels = channels;
 
-    let evidence = evidence(&state, &specs, metric, readings, context, config);
-    let (verdict, detail) = verdict(&state, &specs, metric, readings, context, config);
+    let folded = Folded { state: &state, specs: &specs, interval: &interval, metric, readings, context, config };
+    let evidence = folded.evidence();
+    let (verdict, detail) = folded.verdict();
     let reason = format!("{}: {detail}", metric.name);
     (state, MetricVerdict { metric: metric.name.clone(), verdict, reason, evidence })
 }
 
-fn verdict(
-    state: &MetricState,
-    specs: &[ChannelSpec],
-    metric: &Metric,
-    readings: &Readings,
-    context: &Context,
-    config: &JudgeConfig,
-) -> (Verdict, String) {
-    if let Some(msg) = readings.error() {
-        return (Verdict::Error, msg);
-    }
-    let pairs = || specs.iter().zip(&state.channels);
-    let worse: Vec<String> = pairs()
-        .filter(|(_, st)| channel::worse(st))
-        .map(|(spec, st)| channel_line(spec, st, context, config))
-        .collect();
-    if !worse.is_empty() {
-        return (Verdict::Fail, worse.join("; "));
-    }
-    let interval_total = specs.first().and_then(|s| channel::events(s, &readings.canary));
-    match interval_total {
-        None => return (Verdict::Inconclusive, missing(&readings.canary, metric)),
-        Some(e) if e.total <= 0.0 => {
-            let msg = "no data: the canary served no requests this interval (no traffic?)";
-            return (Verdict::Inconclusive, msg.to_string());
+/// One interval folded into a metric's state: what the verdict and the evidence are read from.
+struct Folded<'a> {
+    state: &'a MetricState,
+    specs: &'a [ChannelSpec],
+    /// Per channel (aligned with `specs`), this interval's canary and baseline events.
+    interval: &'a [(Option<Events>, Option<Events>)],
+    metric: &'a Metric,
+    readings: &'a Readings,
+    context: &'a Context,
+    config: &'a JudgeConfig,
+}
+
+impl Folded<'_> {
+    fn verdict(&self) -> (Verdict, String) {
+        let Folded { state, specs, metric, readings, context, config, .. } = *self;
+        if let Some(msg) = readings.error() {
+            return (Verdict::Error, msg);
         }
-        Some(_) => {}
+        let pairs = || specs.iter().zip(&state.channels);
+        let worse: Vec<String> = pairs()
+            .filter(|(_, st)| channel::worse(st))
+            .map(|(spec, st)| channel_line(spec, st, context, config))
+            .collect();
+        if !worse.is_empty() {
+            return (Verdict::Fail, worse.join("; "));
+        }
+        match self.interval.first().and_then(|(canary, _)| *canary) {
+            None => return (Verdict::Inconclusive, missing(&readings.canary, metric)),
+            Some(e) if e.total <= 0.0 => {
+                let msg = "no data: the canary served no requests this interval (no traffic?)";
+                return (Verdict::Inconclusive, msg.to_string());
+            }
+            Some(_) => {}
+        }
+        let step_requests = state.channels.first().map_or(0.0, |c| c.canary_step.total);
+        if step_requests < metric.min_requests as f64 {
+            let msg = format!(
+                "too few canary requests this step ({} < {})",
+                format::count(step_requests),
+                metric.min_requests
+            );
+            return (Verdict::Inconclusive, msg);
+        }
+        let lines: Vec<String> = pairs().map(|(spec, st)| channel_line(spec, st, context, config)).collect();
+        let all_proven = pairs().all(|(spec, st)| channel::pass_proven(st, spec, config));
+        if all_proven && !specs.is_empty() {
+            (Verdict::Pass, lines.join("; "))
+        } else {
+            (Verdict::Inconclusive, format!("not enough evidence yet: {}", lines.join("; ")))
+        }
     }
-    let step_requests = state.channels.first().map_or(0.0, |c| c.canary_step.total);
-    if step_requests < metric.min_requests as f64 {
-        let msg =
-            format!("too few canary requests this step ({} < {})", format::count(step_requests), metric.min_requests);
-        return (Verdict::Inconclusive, msg);
-    }
-    let lines: Vec<String> = pairs().map(|(spec, st)| channel_line(spec, st, context, config)).collect();
-    let all_proven = pairs().all(|(spec, st)| channel::pass_proven(st, spec, config));
-    if all_proven && !specs.is_empty() {
-        (Verdict::Pass, lines.join("; "))
-    } else {
-        (Verdict::Inconclusive, format!("not enough evidence yet: {}", lines.join("; ")))
+
+    fn evidence(&self) -> Evidence {
+        let Folded { state, specs, metric, readings, context, config, .. } = *self;
+        let canary_buckets = buckets(Some(&readings.canary));
+        let baseline_buckets = buckets(readings.baseline.as_ref());
+        let mut ev = Evidence::default();
+        for ((spec, st), &(c, b)) in specs.iter().zip(&state.channels).zip(self.interval) {
+            let (le_pass, le_rollback) = match (spec.seconds, canary_buckets.or(baseline_buckets)) {
+                (Some(s), Some(bk)) => counts::bracket(bk, s),
+                _ => (None, None),
+            };
+            let baseline = spec
+                .has_baseline
+                .then(|| arm(if context.baseline_frozen { None } else { b }, &st.baseline_step, &st.baseline_run));
+            ev.channels.push(ChannelEvidence {
+                name: spec.title(),
+                limit: spec.limit,
+                le_pass,
+                le_rollback,
+                canary: arm(c, &st.canary_step, &st.canary_run),
+                baseline,
+            });
+            ev.tests.extend(channel::test_runs(st, spec, config));
+            ev.series.push(match spec.seconds {
+                None => SeriesPoint {
+                    name: spec.name.clone(),
+                    unit: "ratio".to_string(),
+                    canary: c.as_ref().and_then(rate),
+                    baseline: b.as_ref().and_then(rate),
+                    limit: Some(spec.limit),
+                },
+                Some(s) => {
+                    let q = 1.0 - spec.limit;
+                    SeriesPoint {
+                        name: spec.name.clone(),
+                        unit: "seconds".to_string(),
+                        canary: canary_buckets.and_then(|bk| counts::quantile(bk, q)),
+                        baseline: baseline_buckets.and_then(|bk| counts::quantile(bk, q)),
+                        limit: Some(s),
+                    }
+                }
+            });
+        }
+        if let MetricKind::Histogram(h) = &metric.kind {
+            for limit in &h.max {
+                if ev.quantiles.iter().any(|q| q.quantile == limit.quantile) {
+                    continue;
+                }
+                ev.quantiles.push(QuantileEstimate {
+                    quantile: limit.quantile,
+                    canary: canary_buckets.and_then(|bk| counts::quantile(bk, limit.quantile)),
+                    baseline: baseline_buckets.and_then(|bk| counts::quantile(bk, limit.quantile)),
+                });
+            }
+        }
+        ev
     }
 }
 
@@ -216,69 +286,4 @@ fn buckets(reading: Option<&Clean>) -> Option<&[super::observation::Bucket]> {
         Some(Clean::Buckets(b)) => Some(b),
         _ => None,
     }
-}
-
-fn evidence(
-    state: &MetricState,
-    specs: &[ChannelSpec],
-    metric: &Metric,
-    readings: &Readings,
-    context: &Context,
-    config: &JudgeConfig,
-) -> Evidence {
-    let canary_buckets = buckets(Some(&readings.canary));
-    let baseline_buckets = buckets(readings.baseline.as_ref());
-    let mut ev = Evidence::default();
-    for (spec, st) in specs.iter().zip(&state.channels) {
-        let c = channel::events(spec, &readings.canary);
-        let b = readings.baseline.as_ref().and_then(|r| channel::events(spec, r));
-        let (le_pass, le_rollback) = match (spec.seconds, canary_buckets.or(baseline_buckets)) {
-            (Some(s), Some(bk)) => counts::bracket(bk, s),
-            _ => (None, None),
-        };
-        let baseline = spec
-            .has_baseline
-            .then(|| arm(if context.baseline_frozen { None } else { b }, &st.baseline_step, &st.baseline_run));
-        ev.channels.push(ChannelEvidence {
-            name: spec.title(),
-            limit: spec.limit,
-            le_pass,
-            le_rollback,
-            canary: arm(c, &st.canary_step, &st.canary_run),
-            baseline,
-        });
-        ev.tests.extend(channel::test_runs(st, spec, config));
-        ev.series.push(match spec.seconds {
-            None => SeriesPoint {
-                name: spec.name.clone(),
-                unit: "ratio".to_string(),
-                canary: c.as_ref().and_then(rate),
-                baseline: b.as_ref().and_then(rate),
-                limit: Some(spec.limit),
-            },
-            Some(s) => {
-                let q = 1.0 - spec.limit;
-                SeriesPoint {
-                    name: spec.name.clone(),
-                    unit: "seconds".to_string(),
-                    canary: canary_buckets.and_then(|bk| counts::quantile(bk, q)),
-                    baseline: baseline_buckets.and_then(|bk| counts::quantile(bk, q)),
-                    limit: Some(s),
-                }
-            }
-        });
-    }
-    if let MetricKind::Histogram(h) = &metric.kind {
-        for limit in &h.max {
-            if ev.quantiles.iter().any(|q| q.quantile == limit.quantile) {
-                continue;
-            }
-            ev.quantiles.push(QuantileEstimate {
-                quantile: limit.quantile,
-                canary: canary_buckets.and_then(|bk| counts::quantile(bk, limit.quantile)),
-                baseline: baseline_buckets.and_then(|bk| counts::quantile(bk, limit.quantile)),
-            });
-        }
-    }
-    ev
 }

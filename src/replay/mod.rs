@@ -65,7 +65,6 @@ pub struct Replay {
     pub reason: String,
     pub timeline: Vec<Entry>,
     pub judgements: Vec<Judgement>,
-    pub final_state: Option<RolloutState>,
 }
 
 impl Serialize for Replay {
@@ -151,7 +150,7 @@ fn summarise(state: RolloutState, timeline: Vec<Entry>, judgements: Vec<Judgemen
     // The decision's own words carry its evidence; later bookkeeping does not.
     let decision_reason = decisive.and_then(|e| e.detail.get("reason")).and_then(|r| r.as_str()).map(str::to_string);
     let reason = decision_reason.unwrap_or_else(|| state.reason.clone());
-    Replay { outcome, decided_at, trigger, reason, timeline, judgements, final_state: Some(state) }
+    Replay { outcome, decided_at, trigger, reason, timeline, judgements }
 }
 
 fn action_entry(at: SystemTime, action: &Action, weight: u8) -> Entry {

@@ -52,11 +52,6 @@ impl Action {
             Action::Hold { .. } => "hold",
         }
     }
-
-    /// True for actions that move traffic towards the candidate (allowed only inside a window).
-    pub fn is_progress(&self) -> bool {
-        matches!(self, Action::SetWeight { .. } | Action::Promote { .. } | Action::Flip { to: Slot::Candidate, .. })
-    }
 }
 
 /// The result of one state-machine step.

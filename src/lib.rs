@@ -20,8 +20,10 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod daemon;
 pub mod engine;
 pub mod judge;
+pub mod k8s;
 pub mod lint;
 pub mod replay;
 pub mod rollout;

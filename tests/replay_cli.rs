@@ -178,7 +178,7 @@ fn lint_passes_good_manifests_and_lists_every_problem_of_bad_ones() {
 }
 
 #[test]
-fn run_says_it_is_not_built_yet() {
+fn run_needs_a_prometheus() {
     let err = fails(&["run"], 2);
-    assert!(err.contains("not built yet"), "{err}");
+    assert!(err.contains("--prometheus"), "{err}");
 }

@@ -20,7 +20,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The in-cluster daemon (not built yet).
+    /// The in-cluster daemon: watch annotated Deployments and drive their rollouts.
     Run(RunArgs),
     /// Replay the engine over a recording or a Prometheus' history: what would serin have done?
     Replay(replay::ReplayArgs),
@@ -32,18 +32,18 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    #[arg(long)]
-    prometheus: Option<String>,
-    #[arg(long)]
+    /// Prometheus base URL, e.g. http://prometheus.monitoring:9090.
+    #[arg(long, env = "SERIN_PROMETHEUS")]
+    prometheus: String,
+    /// Directory of extra analysis templates (*.yaml), added to the shipped ones.
+    #[arg(long, env = "SERIN_TEMPLATES")]
     templates: Option<PathBuf>,
-    #[arg(long, default_value = "0.0.0.0:8080")]
-    listen: String,
+    /// Namespace to watch (repeatable); all namespaces when absent.
     #[arg(long)]
     namespace: Vec<String>,
+    /// Analyse and record decisions ("would …") without changing traffic or workloads.
     #[arg(long)]
     dry_run: bool,
-    #[arg(long)]
-    leader_election: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,9 +66,7 @@ impl<E: std::fmt::Display> From<E> for CliError {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(_) => Err(CliError(
-            "`serin run` (the in-cluster daemon) is not built yet; use `serin replay` to run the engine offline".into(),
-        )),
+        Command::Run(args) => run(args),
         Command::Replay(args) => replay::run(args),
         Command::Record(args) => record::run(args),
         Command::Lint(args) => lint::run(args),
@@ -80,6 +78,24 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn run(args: RunArgs) -> Result<ExitCode, CliError> {
+    init_logging();
+    let config = crate::daemon::RunConfig {
+        prometheus: args.prometheus,
+        catalog: catalog(args.templates.as_deref())?,
+        namespaces: args.namespace,
+        dry_run: args.dry_run,
+    };
+    crate::daemon::main(config).map_err(|e| CliError(format!("{e:#}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 /// The shipped templates plus `--templates DIR`.

@@ -1,0 +1,69 @@
+//! What every reconcile shares: the API client, the metric source, the templates, the
+//! judge's configuration and the event sink; and the per-namespace API handles.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::Api;
+
+use crate::judge::JudgeConfig;
+use crate::k8s::K8sError;
+use crate::k8s::events::EventSink;
+use crate::source::PrometheusSource;
+use crate::template::Catalog;
+
+pub struct Context {
+    pub client: kube::Client,
+    pub source: PrometheusSource,
+    pub catalog: Catalog,
+    pub judge: JudgeConfig,
+    pub events: EventSink,
+    /// For blue-green smoke checks.
+    pub http: reqwest::Client,
+    /// `--dry-run`: every rollout only records what it would do.
+    pub dry_run: bool,
+}
+
+impl Context {
+    pub fn apis(&self, namespace: &str) -> Apis {
+        Apis {
+            deployments: Api::namespaced(self.client.clone(), namespace),
+            services: Api::namespaced(self.client.clone(), namespace),
+            ingresses: Api::namespaced(self.client.clone(), namespace),
+            pods: Api::namespaced(self.client.clone(), namespace),
+        }
+    }
+}
+
+/// The API handles of one namespace.
+pub struct Apis {
+    pub deployments: Api<Deployment>,
+    pub services: Api<Service>,
+    pub ingresses: Api<Ingress>,
+    pub pods: Api<Pod>,
+}
+
+/// Why a reconcile failed; the controller retries it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{namespace}/{name}: {source}")]
+    Cluster {
+        namespace: String,
+        name: String,
+        #[source]
+        source: K8sError,
+    },
+}
+
+impl Error {
+    pub fn is_conflict(&self) -> bool {
+        let Error::Cluster { source, .. } = self;
+        source.is_conflict()
+    }
+
+    /// A short name for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        let Error::Cluster { source, .. } = self;
+        source.label()
+    }
+}

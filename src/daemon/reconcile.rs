@@ -1,0 +1,341 @@
+//! One reconcile of one candidate Deployment:
+//!
+//! ```text
+//! fresh read ─► deleting? finalize │ opted out? release │ invalid? report, touch nothing
+//!            ─► resolve related objects ─► new run? ─► due tick? observe ─► engine::decide
+//!            ─► write the record (state + pending work) ─► Events ─► do the work ─► write again
+//! ```
+//!
+//! The record is written *before* the work is done (write-ahead): a daemon killed between
+//! the two finds the work still pending and does it again (every item is idempotent), so
+//! a restart never loses a decision, flips twice or jumps a weight.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller;
+use kube::{Resource, ResourceExt};
+use tracing::Instrument;
+
+use crate::engine::{self, Analysis};
+use crate::k8s::events::{self, Notice};
+use crate::k8s::objects::{self, revision, target_of};
+use crate::k8s::record::{self, Record};
+use crate::k8s::{FINALIZER, K8sError, api_error, workload};
+use crate::rollout::{Inputs, Phase};
+use crate::spec::{self, RolloutSpec};
+
+use super::context::{Apis, Context, Error};
+use super::execute::Executor;
+use super::resolve::{World, resolve};
+use super::{plan, release, run_start};
+
+/// Conflicting writes are retried on a fresh read this many times within one reconcile.
+const CONFLICT_ATTEMPTS: u32 = 3;
+/// How often an invalid rollout is looked at again (its objects may appear meanwhile).
+const INVALID_RECHECK: Duration = Duration::from_secs(60);
+
+/// The controller's entry point.
+pub async fn reconcile(object: Arc<Deployment>, ctx: Arc<Context>) -> Result<controller::Action, Error> {
+    if !concerns_serin(&object) {
+        return Ok(controller::Action::await_change());
+    }
+    let (namespace, name) = (object.namespace().unwrap_or_default(), object.name_any());
+    let span = tracing::info_span!("rollout", namespace = %namespace, name = %name);
+    async {
+        let mut attempt = 1;
+        loop {
+            let reconciler = Reconciler { ctx: &ctx, apis: ctx.apis(&namespace), name: &name };
+            match reconciler.run().await {
+                Err(e) if e.is_conflict() && attempt < CONFLICT_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "conflict: retrying on a fresh read");
+                    attempt += 1;
+                }
+                result => {
+                    return result.map_err(|source| Error::Cluster {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Deployments serin has anything to do with: opted in, or carrying its state or finalizer.
+fn concerns_serin(deployment: &Deployment) -> bool {
+    spec::is_opted_in(deployment.annotations())
+        || deployment.annotations().contains_key(&objects::serin_key("status"))
+        || deployment.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+pub(super) struct Reconciler<'a> {
+    pub ctx: &'a Context,
+    pub apis: Apis,
+    pub name: &'a str,
+}
+
+impl Reconciler<'_> {
+    async fn run(&self) -> Result<controller::Action, K8sError> {
+        let found = self.apis.deployments.get_opt(self.name).await.map_err(api_error("reading the candidate"))?;
+        let Some(mut candidate) = found else { return Ok(controller::Action::await_change()) };
+        let now = SystemTime::now();
+        let stored = Record::read(candidate.annotations()).unwrap_or_else(|problem| {
+            tracing::warn!(%problem, "ignoring an unreadable status");
+            None
+        });
+        if candidate.metadata.deletion_timestamp.is_some() {
+            return self.finalize(&mut candidate, stored).await;
+        }
+        if !spec::is_opted_in(candidate.annotations()) {
+            return self.release(&mut candidate, stored).await;
+        }
+        let spec = match spec::parse(self.name, candidate.annotations()) {
+            Ok(spec) => spec,
+            Err(errors) => {
+                let problems = errors.0.iter().map(ToString::to_string).collect();
+                return self.invalid(&mut candidate, stored, problems, now).await;
+            }
+        };
+        let world = match resolve(&self.apis, &candidate, &spec).await? {
+            Ok(world) => world,
+            Err(problems) => return self.invalid(&mut candidate, stored, problems, now).await,
+        };
+        let spec = with_slots(spec, &world, stored.as_ref());
+        let analysis = match engine::prepare(&spec, &self.ctx.catalog, &target_of(&candidate)) {
+            Ok(analysis) => analysis,
+            Err(e) => return self.invalid(&mut candidate, stored, vec![e.to_string()], now).await,
+        };
+        let dry_run = spec.dry_run || self.ctx.dry_run;
+        let mut notices = Vec::new();
+        let started = run_start::next_run(&self.apis, &candidate, &spec, &world, stored.as_ref(), now, dry_run).await?;
+        let mut record = match (started, stored.clone()) {
+            (Some((record, notice)), _) => {
+                notices.push(notice);
+                record
+            }
+            (None, Some(record)) if record.state.phase != Phase::Invalid => record,
+            (None, _) => return Ok(controller::Action::await_change()),
+        };
+        if !record.invalid.is_empty() {
+            record.invalid.clear();
+            notices.push(Notice::normal("ConfigurationValid", "the configuration is valid again: resuming"));
+        }
+        if record.pending.is_empty() {
+            self.step(&mut record, &mut notices, &candidate, &spec, &analysis, &world, now).await;
+        }
+        self.save(&mut candidate, stored.as_ref(), &record).await?;
+        self.publish(&candidate, &notices).await;
+
+        if !record.pending.is_empty() {
+            let mut done = Vec::new();
+            let executor = Executor { ctx: self.ctx, apis: &self.apis, candidate: &candidate, spec: &spec, world: &world };
+            let pending = record.pending.clone();
+            for work in &pending {
+                executor.run(work, &mut record, &mut done).await?;
+            }
+            let before = record.clone();
+            record.pending.clear();
+            self.save(&mut candidate, Some(&before), &record).await?;
+            self.publish(&candidate, &done).await;
+        }
+        if plan::is_settled(&record, &spec) && !record.settled {
+            let before = record.clone();
+            record.settled = true;
+            self.save(&mut candidate, Some(&before), &record).await?;
+        }
+        Ok(self.requeue(&record, &spec))
+    }
+
+    /// Observes if a tick is due, decides, and turns the transition into pending work.
+    #[allow(clippy::too_many_arguments)]
+    async fn step(
+        &self,
+        record: &mut Record,
+        notices: &mut Vec<Notice>,
+        candidate: &Deployment,
+        spec: &RolloutSpec,
+        analysis: &Analysis,
+        world: &World,
+        now: SystemTime,
+    ) {
+        if engine::finished(&record.state) {
+            return;
+        }
+        let tick = plan::due_tick(record, spec, now);
+        if tick.is_none() && !plan::steps_between_ticks(&record.state) {
+            return;
+        }
+        let at = tick.unwrap_or(now);
+        let observation = match tick {
+            Some(at) => Some(engine::observe(&self.ctx.source, analysis, at).await),
+            None => None,
+        };
+        let inputs = inputs(candidate, world, record, at);
+        let decision = engine::decide(&record.state, spec, analysis, observation.as_ref(), &inputs, &self.ctx.judge);
+        if let Some(judgement) = &decision.judgement {
+            for m in &judgement.metrics {
+                tracing::info!(metric = %m.metric, verdict = ?m.verdict, revision = %record.state.revision, "{}", m.reason);
+            }
+        }
+        let transition = decision.transition;
+        notices.extend(events::notices(&record.state, &transition.next, &transition.actions, record.dry_run));
+        record.pending = plan::work_for(spec, &record.state, &transition.next, &transition.actions);
+        record.state = transition.next;
+        if tick.is_some() {
+            record.analysed_at = Some(at);
+        }
+    }
+
+    fn requeue(&self, record: &Record, spec: &RolloutSpec) -> controller::Action {
+        if record.settled {
+            return controller::Action::await_change();
+        }
+        let now = SystemTime::now();
+        if plan::due_tick(record, spec, now).is_some() {
+            // Still behind (catching up after a restart): the next tick at once.
+            return controller::Action::requeue(Duration::from_millis(100));
+        }
+        controller::Action::requeue(plan::requeue_after(record, spec, now))
+    }
+
+    /// Writes the record (and serin's finalizer) when anything changed, guarded by the
+    /// candidate's resourceVersion; `candidate` becomes the written object.
+    pub(super) async fn save(&self, candidate: &mut Deployment, before: Option<&Record>, record: &Record) -> Result<(), K8sError> {
+        let hold = plan::holds_finalizer(record);
+        let has = candidate.finalizers().iter().any(|f| f == FINALIZER);
+        let unchanged = before.is_some_and(|b| !record.differs_from(b));
+        if unchanged && hold == has {
+            return Ok(());
+        }
+        let mut body = record::patch_body(record, &candidate.resource_version().unwrap_or_default());
+        if hold != has {
+            body["metadata"]["finalizers"] = finalizers(candidate, hold).into();
+        }
+        *candidate = self
+            .apis
+            .deployments
+            .patch(self.name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+            .map_err(api_error("writing serin.io/status"))?;
+        Ok(())
+    }
+
+    pub(super) async fn publish(&self, candidate: &Deployment, notices: &[Notice]) {
+        let reference = candidate.object_ref(&());
+        for notice in notices {
+            if notice.warning {
+                tracing::warn!(reason = notice.reason, "{}", notice.note);
+            } else {
+                tracing::info!(reason = notice.reason, "{}", notice.note);
+            }
+            self.ctx.events.publish(&reference, notice).await;
+        }
+    }
+
+    /// Reports bad configuration once (Event + status) and changes no traffic.
+    async fn invalid(
+        &self,
+        candidate: &mut Deployment,
+        stored: Option<Record>,
+        problems: Vec<String>,
+        now: SystemTime,
+    ) -> Result<controller::Action, K8sError> {
+        let mut record = stored.clone().unwrap_or_else(|| {
+            let mut fresh = Record::new(crate::rollout::RolloutState::new(&revision(candidate), now));
+            fresh.state.phase = Phase::Invalid;
+            fresh.settled = true;
+            fresh
+        });
+        if record.invalid != problems {
+            record.invalid = problems.clone();
+            self.save(candidate, stored.as_ref(), &record).await?;
+            let note = format!("invalid configuration, no traffic changed: {}", problems.join("; "));
+            self.publish(candidate, &[Notice::warning("InvalidConfiguration", note)]).await;
+        }
+        Ok(controller::Action::requeue(INVALID_RECHECK))
+    }
+
+    /// `serin.io/strategy` was removed: restore traffic, then forget the run.
+    async fn release(&self, candidate: &mut Deployment, stored: Option<Record>) -> Result<controller::Action, K8sError> {
+        let restored = match &stored {
+            Some(record) if !record.settled && !record.dry_run => release::restore_traffic(&self.apis, record).await?,
+            _ => "no run in flight".into(),
+        };
+        let mut body = record::clear_body(&candidate.resource_version().unwrap_or_default());
+        if candidate.finalizers().iter().any(|f| f == FINALIZER) {
+            body["metadata"]["finalizers"] = finalizers(candidate, false).into();
+        }
+        *candidate = self
+            .apis
+            .deployments
+            .patch(self.name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+            .map_err(api_error("clearing serin's annotations"))?;
+        if stored.is_some() {
+            let note = format!("serin.io/strategy removed: {restored}; serin's annotations cleared");
+            self.publish(candidate, &[Notice::normal("Released", note)]).await;
+        }
+        Ok(controller::Action::await_change())
+    }
+
+    /// The candidate is being deleted: restore traffic, then let it go.
+    async fn finalize(&self, candidate: &mut Deployment, stored: Option<Record>) -> Result<controller::Action, K8sError> {
+        if !candidate.finalizers().iter().any(|f| f == FINALIZER) {
+            return Ok(controller::Action::await_change());
+        }
+        if let Some(record) = stored.as_ref().filter(|r| !r.settled && !r.dry_run) {
+            let restored = release::restore_traffic(&self.apis, record).await?;
+            self.publish(candidate, &[Notice::warning("CandidateDeleted", format!("candidate deleted: {restored}"))]).await;
+        }
+        let body = serde_json::json!({"metadata": {
+            "resourceVersion": candidate.resource_version(),
+            "finalizers": finalizers(candidate, false)}});
+        self.apis
+            .deployments
+            .patch(self.name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+            .map_err(api_error("releasing serin's finalizer"))?;
+        Ok(controller::Action::await_change())
+    }
+}
+
+/// The candidate's finalizers with serin's present or not.
+fn finalizers(candidate: &Deployment, hold: bool) -> Vec<String> {
+    let mut list: Vec<String> = candidate.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+    if hold {
+        list.push(FINALIZER.to_string());
+    }
+    list
+}
+
+/// Blue-green templates compare the candidate slot with the one live before the flip.
+fn with_slots(mut spec: RolloutSpec, world: &World, stored: Option<&Record>) -> RolloutSpec {
+    if let World::BlueGreen(bg) = world {
+        let previous = stored.and_then(|r| r.previous_slot.clone()).unwrap_or_else(|| bg.live_slot.clone());
+        spec.args.entry("previous_slot".into()).or_insert(previous);
+    }
+    spec
+}
+
+/// What the state machine needs to know about the cluster.
+fn inputs(candidate: &Deployment, world: &World, record: &Record, now: SystemTime) -> Inputs {
+    let promotion_complete = match world {
+        // A dry run promotes nothing, so there is nothing to wait for.
+        World::Canary(c) => {
+            record.dry_run || (workload::is_promoted(&c.stable, candidate) && objects::is_rolled_out(&c.stable))
+        }
+        World::BlueGreen(_) => false,
+    };
+    Inputs {
+        now,
+        candidate_ready: objects::is_rolled_out(candidate),
+        smoke_passed: record.smoke.as_ref().map(|s| s.passed),
+        promotion_complete,
+    }
+}

@@ -71,13 +71,14 @@ pub fn notices(before: &RolloutState, after: &RolloutState, actions: &[Action], 
 /// fails the reconcile.
 #[derive(Clone)]
 pub struct EventSink {
-    recorder: Recorder,
+    client: kube::Client,
+    reporter: Reporter,
 }
 
 impl EventSink {
     pub fn new(client: kube::Client) -> EventSink {
         let reporter = Reporter { controller: "serin".into(), instance: std::env::var("POD_NAME").ok() };
-        EventSink { recorder: Recorder::new(client, reporter) }
+        EventSink { client, reporter }
     }
 
     pub async fn publish(&self, regarding: &ObjectReference, notice: &Notice) {
@@ -88,7 +89,11 @@ impl EventSink {
             action: notice.reason.into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, regarding).await {
+        // A fresh Recorder each time: a shared one folds Events with the same reason into a
+        // series within 6 minutes and keeps the *first* note, so "weight 25% → 50%" would
+        // be reported as the earlier "10% → 25%". Each transition is its own Event.
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        if let Err(e) = recorder.publish(&event, regarding).await {
             tracing::warn!(reason = notice.reason, error = %e, "could not publish an Event");
         }
     }

@@ -104,9 +104,14 @@ impl Record {
         }
     }
 
-    /// The phase users see.
+    /// The phase users see. A canary shows `Succeeded` only once the canary is removed
+    /// (spec §1: the run ends when the canary Ingress is gone and the candidate at 0).
     pub fn phase(&self) -> Phase {
-        if self.invalid.is_empty() { self.state.phase } else { Phase::Invalid }
+        if !self.invalid.is_empty() {
+            return Phase::Invalid;
+        }
+        let cleaning_up = self.pending.iter().any(|w| matches!(w, Work::RemoveCanary));
+        if self.state.phase == Phase::Succeeded && cleaning_up { Phase::Promoting } else { self.state.phase }
     }
 
     /// Reads `serin.io/status`. `Ok(None)` when absent; an error when unreadable.

@@ -25,7 +25,7 @@ pub(super) fn step(
     match state.phase {
         Phase::RolledBack | Phase::Invalid | Phase::Promoting => {}
         Phase::Succeeded => keep_previous(&mut draft, bg),
-        Phase::Pending => before_flip(&mut draft, spec, bg, inputs),
+        Phase::Pending => before_flip(&mut draft, spec, bg, inputs, judgement.is_some()),
         Phase::Progressing | Phase::Paused => match judgement {
             Some(j) => observe(&mut draft, spec, bg, j),
             None => draft.wait("waiting for the first analysis after the flip"),
@@ -34,7 +34,11 @@ pub(super) fn step(
     draft.finish()
 }
 
-fn before_flip(draft: &mut Draft, spec: &RolloutSpec, bg: &BlueGreenSpec, inputs: &Inputs) {
+/// `analysed`: this step carries a judgement, i.e. the previous slot's traffic up to now is
+/// in the judge. The flip waits for one: after it, that evidence is the frozen baseline
+/// the candidate is compared with, and without it a bad candidate could only be caught by
+/// the absolute triggers, after their full duration.
+fn before_flip(draft: &mut Draft, spec: &RolloutSpec, bg: &BlueGreenSpec, inputs: &Inputs, analysed: bool) {
     let deadline_passed = draft.in_run() >= spec.progress_deadline;
     let stage = draft.next.stage.unwrap_or(BlueGreenStage::WaitingReady);
     if stage == BlueGreenStage::WaitingReady {
@@ -70,6 +74,9 @@ fn before_flip(draft: &mut Draft, spec: &RolloutSpec, bg: &BlueGreenSpec, inputs
     }
     if !spec.windows.allows(draft.now) {
         return draft.hold("window", "outside every deployment window: not flipping");
+    }
+    if !analysed {
+        return draft.wait("ready to flip: waiting for the next analysis of the previous slot (the baseline)");
     }
     draft.next.phase = Phase::Progressing;
     draft.next.stage = Some(BlueGreenStage::Observing);

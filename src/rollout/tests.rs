@@ -242,6 +242,18 @@ fn blue_green_flips_back_when_a_trigger_fires_after_the_flip() {
 }
 
 #[test]
+fn blue_green_flips_only_at_an_analysis_so_the_baseline_is_recorded() {
+    let spec = blue_green_spec();
+    let mut state = RolloutState::new("rev", t(0));
+    state = step(&state, &spec, None, &Inputs::offline(t(1))).next;
+    assert_eq!(state.stage, Some(BlueGreenStage::Smoke), "smoke checks need no analysis");
+    let between_ticks = step(&state, &spec, None, &Inputs::offline(t(1)));
+    assert!(between_ticks.actions.is_empty(), "no flip without a judgement: {:?}", between_ticks.actions);
+    let at_a_tick = step(&state, &spec, Some(&judgement(t(2), Verdict::Pass)), &Inputs::offline(t(2)));
+    assert!(matches!(at_a_tick.actions.as_slice(), [Action::Flip { to: Slot::Candidate, .. }]));
+}
+
+#[test]
 fn blue_green_failed_smoke_checks_never_flip() {
     let spec = blue_green_spec();
     let mut state = RolloutState::new("rev", t(0));

@@ -163,6 +163,8 @@ impl TrafficRouter for NginxRouter {
         let desired = desired_canary_ingress(&self.route, weight)?;
         let what = format!("setting Ingress {} to weight {weight}", self.name);
         match self.existing().await? {
+            // No route and no traffic wanted: creating one at weight 0 would only add risk.
+            None if weight == 0 => {}
             None => {
                 self.ingresses.create(&PostParams::default(), &desired).await.map_err(api_error(what))?;
             }

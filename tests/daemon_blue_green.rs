@@ -1,0 +1,113 @@
+//! `serin run` end to end on guide 001's blue-green shapes: Service `sark` selects
+//! `version: blue`; the candidate `sark-green` is smoke-checked on its pods (the fake API
+//! server gives them 127.0.0.1, and the test serves the smoke paths), the selector flips to
+//! green, and the traffic exporter follows whichever slot the Service selects.
+
+#[path = "support/daemon.rs"]
+mod daemon;
+#[path = "support/e2e.rs"]
+mod e2e;
+#[path = "support/fake_apiserver/mod.rs"]
+mod fake_apiserver;
+#[path = "support/prometheus.rs"]
+mod prometheus;
+#[path = "support/traffic.rs"]
+mod traffic;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use e2e::{ROLLOUT_TIMEOUT, Rig, live_slot};
+use traffic::Profile;
+
+/// Answers every request with `status` on a loopback port; counts requests; stops on drop.
+struct SmokeServer {
+    port: u16,
+    hits: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl SmokeServer {
+    fn start(status: &'static str) -> SmokeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().unwrap().port();
+        let (hits, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+        let (counter, stopped) = (hits.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                        let mut buffer = [0u8; 1024];
+                        let _ = stream.read(&mut buffer);
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                        let _ = stream.write_all(reply.as_bytes());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        SmokeServer { port, hits, stop }
+    }
+}
+
+impl Drop for SmokeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+const SETTINGS: &[(&str, &str)] =
+    &[("serin.io/smoke", "/health"), ("serin.io/observe", "12s"), ("serin.io/keep-previous", "3s")];
+
+fn replicas(rig: &Rig, name: &str) -> i64 {
+    rig.deployment(name)["spec"]["replicas"].as_i64().unwrap_or(-1)
+}
+
+#[test]
+fn a_healthy_green_is_flipped_to_and_blue_is_scaled_down_after_keep_previous() {
+    let smoke = SmokeServer::start("200 OK");
+    let rig = Rig::blue_green(Profile::healthy(), smoke.port, SETTINGS);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "the flip to green", |api| live_slot(api).as_deref() == Some("green"));
+    assert!(smoke.hits.load(Ordering::Relaxed) >= 3, "smoke checks ran on each of the 3 pods before the flip");
+    assert_eq!(replicas(&rig, "sark-blue"), 3, "blue keeps its replicas while green is observed");
+    rig.wait_for_phase("sark-green", "Succeeded", ROLLOUT_TIMEOUT);
+    rig.api.wait_until(Duration::from_secs(30), "blue scaled down after keep-previous", |_| replicas(&rig, "sark-blue") == 0);
+    assert_eq!(live_slot(&rig.api).as_deref(), Some("green"));
+    let selector_writes: Vec<String> = rig.traffic_writes().into_iter().filter(|w| w.contains("/services/sark")).collect();
+    assert_eq!(selector_writes.len(), 1, "exactly one flip: {selector_writes:?}");
+    let reasons = rig.event_reasons("sark-green");
+    for reason in ["RolloutStarted", "SmokeChecksPassed", "SelectorFlipped", "Succeeded", "PreviousSlotScaledDown"] {
+        assert!(reasons.iter().any(|r| r == reason), "no {reason} Event in {reasons:?}");
+    }
+}
+
+#[test]
+fn a_bad_green_is_flipped_back_to_blue() {
+    let smoke = SmokeServer::start("200 OK");
+    let rig = Rig::blue_green(Profile::bad(), smoke.port, SETTINGS);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "the flip to green", |api| live_slot(api).as_deref() == Some("green"));
+    rig.wait_for_phase("sark-green", "RolledBack", ROLLOUT_TIMEOUT);
+    assert_eq!(live_slot(&rig.api).as_deref(), Some("blue"), "flipped back");
+    assert_eq!(replicas(&rig, "sark-blue"), 3, "blue was never scaled down");
+    let status = rig.status("sark-green");
+    assert!(status["trigger"].as_str().is_some_and(|t| t.starts_with("error-rate")), "{status}");
+}
+
+#[test]
+fn failing_smoke_checks_keep_the_service_on_blue() {
+    let smoke = SmokeServer::start("503 Service Unavailable");
+    let rig = Rig::blue_green(Profile::healthy(), smoke.port, SETTINGS);
+    rig.wait_for_phase("sark-green", "RolledBack", ROLLOUT_TIMEOUT);
+    assert_eq!(live_slot(&rig.api).as_deref(), Some("blue"));
+    assert_eq!(rig.traffic_writes(), Vec::<String>::new(), "the Service was never written");
+    let events = rig.events("sark-green");
+    let failed = events.iter().find(|(_, reason, _)| reason == "SmokeChecksFailed").expect("a SmokeChecksFailed Event");
+    assert!(failed.2.contains("503"), "{}", failed.2);
+}

@@ -1,0 +1,128 @@
+//! `serin run` end to end on guide 001's canary shapes: the real binary and `kube::Client`
+//! against the stateful fake API server, deciding from a real Prometheus that scrapes
+//! traffic split by the canary weight serin set. Needs prometheus (scripts/install-test-deps.sh).
+
+#[path = "support/daemon.rs"]
+mod daemon;
+#[path = "support/e2e.rs"]
+mod e2e;
+#[path = "support/fake_apiserver/mod.rs"]
+mod fake_apiserver;
+#[path = "support/prometheus.rs"]
+mod prometheus;
+#[path = "support/traffic.rs"]
+mod traffic;
+
+use std::time::Duration;
+
+use e2e::{NS, ROLLOUT_TIMEOUT, Rig, canary_weight, tail};
+use serde_json::json;
+use traffic::Profile;
+
+fn image(rig: &Rig, name: &str) -> String {
+    rig.deployment(name)["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or_default().to_string()
+}
+
+fn replicas(rig: &Rig, name: &str) -> i64 {
+    rig.deployment(name)["spec"]["replicas"].as_i64().unwrap_or(-1)
+}
+
+fn canary_ingress_exists(rig: &Rig) -> bool {
+    rig.api.get("networking.k8s.io/v1", "Ingress", NS, "sark-canary").is_some()
+}
+
+#[test]
+fn a_healthy_canary_walks_the_steps_and_is_promoted() {
+    let rig = Rig::canary(Profile::healthy(), &[]);
+    rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
+    let log = tail(&rig.log(), 40);
+    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "{log}");
+    assert_eq!(image(&rig, "sark"), "sark:1.0", "the stable runs the candidate's pod spec");
+    let stable_labels = &rig.deployment("sark")["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(stable_labels["version"], "stable", "the stable keeps its labels");
+    assert!(!canary_ingress_exists(&rig), "the canary Ingress is deleted");
+    assert_eq!(replicas(&rig, "sark-canary"), 0, "the candidate is scaled to 0");
+    assert_eq!(replicas(&rig, "sark"), 4, "the stable is never scaled");
+    let reasons = rig.event_reasons("sark-canary");
+    for reason in ["RolloutStarted", "WeightChanged", "Promoting", "Succeeded"] {
+        assert!(reasons.iter().any(|r| r == reason), "no {reason} Event in {reasons:?}");
+    }
+    let status = rig.status("sark-canary");
+    assert!(status["last_verdicts"].as_array().is_some_and(|v| !v.is_empty()), "evidence in status: {status}");
+    assert!(
+        !rig.deployment("sark-canary")["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()),
+        "the finalizer is released when the run is over"
+    );
+}
+
+#[test]
+fn a_bad_canary_is_rolled_back_by_the_error_rate_trigger() {
+    let rig = Rig::canary(Profile::bad(), &[]);
+    rig.wait_for_phase("sark-canary", "RolledBack", ROLLOUT_TIMEOUT);
+    let status = rig.status("sark-canary");
+    assert_eq!(status["trigger"], "error-rate-critical", "{status}");
+    assert_eq!(rig.weights_written(), vec![10, 0], "weight 0 at once, in one write");
+    assert!(!canary_ingress_exists(&rig));
+    assert_eq!(image(&rig, "sark"), "sark:0.9", "nothing promoted");
+    assert_eq!(replicas(&rig, "sark-canary"), 0);
+    let events = rig.events("sark-canary");
+    let rollback = events.iter().find(|(_, reason, _)| reason == "RolledBack").expect("a RolledBack Event");
+    assert_eq!(rollback.0, "Warning");
+    assert!(rollback.2.contains("error-rate-critical") && rollback.2.contains('%'), "evidence in the note: {}", rollback.2);
+}
+
+#[test]
+fn a_killed_daemon_resumes_mid_step_without_a_jump() {
+    let mut rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "6s")]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 25", |api| canary_weight(api) == Some(25));
+    rig.kill_daemon();
+    let status_at_kill = rig.status("sark-canary");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(canary_weight(&rig.api), Some(25), "nothing moves while serin is down");
+    rig.start_daemon();
+    rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
+    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "no second write of a weight, no jump");
+    let status = rig.status("sark-canary");
+    assert_eq!(status["started"], status_at_kill["started"], "the same run resumed: {status}");
+    assert_eq!(image(&rig, "sark"), "sark:1.0");
+}
+
+#[test]
+fn invalid_annotations_are_reported_and_change_no_traffic() {
+    let rig = Rig::canary(Profile::healthy(), &[("serin.io/steps", "50,10"), ("serin.io/intervall", "1m")]);
+    rig.wait_for_phase("sark-canary", "Invalid", Duration::from_secs(30));
+    let events = rig.events("sark-canary");
+    let warning = events.iter().find(|(_, reason, _)| reason == "InvalidConfiguration").expect("an Event");
+    assert_eq!(warning.0, "Warning");
+    assert!(warning.2.contains("serin.io/steps") && warning.2.contains("serin.io/intervall"), "every problem: {}", warning.2);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(rig.traffic_writes(), Vec::<String>::new(), "no write to any Ingress or Service");
+    assert_eq!(image(&rig, "sark"), "sark:0.9");
+}
+
+#[test]
+fn removing_the_annotation_mid_rollout_gives_traffic_back() {
+    let rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "30s")]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 10", |api| canary_weight(api) == Some(10));
+    let mut candidate = rig.deployment("sark-canary");
+    candidate["metadata"]["annotations"].as_object_mut().unwrap().remove("serin.io/strategy");
+    rig.api.apply(candidate);
+    rig.api.wait_until(Duration::from_secs(30), "the canary Ingress deleted", |_| !canary_ingress_exists(&rig));
+    rig.api.wait_until(Duration::from_secs(30), "serin's annotations cleared", |_| rig.phase("sark-canary").is_none());
+    assert!(rig.event_reasons("sark-canary").iter().any(|r| r == "Released"));
+    assert_eq!(image(&rig, "sark"), "sark:0.9");
+}
+
+#[test]
+fn deleting_the_candidate_mid_rollout_removes_the_canary() {
+    let rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "30s")]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 10", |api| canary_weight(api) == Some(10));
+    let finalizers = rig.deployment("sark-canary")["metadata"]["finalizers"].clone();
+    assert_eq!(finalizers, json!(["serin.io/traffic"]), "serin holds the candidate while it has traffic");
+    rig.api.delete("apps/v1", "Deployment", NS, "sark-canary");
+    rig.api.wait_until(Duration::from_secs(30), "the candidate gone", |api| {
+        api.get("apps/v1", "Deployment", NS, "sark-canary").is_none()
+    });
+    assert!(!canary_ingress_exists(&rig), "no canary route left behind");
+    assert_eq!(image(&rig, "sark"), "sark:0.9");
+}

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod engine;
 pub mod judge;
 pub mod lint;
+pub mod quality;
 pub mod replay;
 pub mod rollout;
 pub mod sim;

@@ -1,7 +1,8 @@
 //! Closed-loop simulation: the engine drives a simulated world. Every weight the state
 //! machine sets changes the canary's share of the simulated traffic from the next tick on,
-//! exactly as a canary Ingress would. The shipped recordings, the decision-quality harness
-//! and the benchmarks all run through here.
+//! exactly as a canary Ingress would. The shipped recordings, `serin-sim quality` and
+//! `serin-sim bench` run through here; the decision-quality benchmark (`crate::quality`)
+//! runs the same replay loop one tick at a time (`replay::Replayer`) beside the baselines.
 
 use std::time::Duration;
 

@@ -108,31 +108,81 @@ pub async fn run<S: MetricSource>(
     config: &JudgeConfig,
     mut on_action: impl FnMut(&Action),
 ) -> Replay {
-    let mut state = RolloutState::new("replay", start);
-    let mut timeline = Vec::new();
-    let mut judgements = Vec::new();
+    let mut replayer = Replayer::new(spec, analysis, config, start);
     let mut at = engine::first_tick(start, spec);
-    while at <= end && !engine::finished(&state) {
-        let observation = engine::observe(source, analysis, at).await;
-        let decision = engine::decide(&state, spec, analysis, Some(&observation), &Inputs::offline(at), config);
+    while at <= end && !replayer.finished() {
+        replayer.tick(source, at, &mut on_action).await;
+        at += spec.interval;
+    }
+    replayer.finish()
+}
+
+/// The replay loop's body, one analysis tick at a time, for drivers that own the clock:
+/// the decision-quality benchmark interleaves serin's ticks with its simulated world and
+/// with other algorithms, and still runs exactly this code.
+pub struct Replayer<'a> {
+    spec: &'a RolloutSpec,
+    analysis: &'a Analysis,
+    config: &'a JudgeConfig,
+    state: RolloutState,
+    timeline: Vec<Entry>,
+    judgements: Vec<Judgement>,
+}
+
+impl<'a> Replayer<'a> {
+    /// A rollout that starts at `start` (first analysis: [`engine::first_tick`]).
+    pub fn new(spec: &'a RolloutSpec, analysis: &'a Analysis, config: &'a JudgeConfig, start: SystemTime) -> Self {
+        Replayer {
+            spec,
+            analysis,
+            config,
+            state: RolloutState::new("replay", start),
+            timeline: Vec::new(),
+            judgements: Vec::new(),
+        }
+    }
+
+    /// The rollout needs no more ticks.
+    pub fn finished(&self) -> bool {
+        engine::finished(&self.state)
+    }
+
+    pub fn state(&self) -> &RolloutState {
+        &self.state
+    }
+
+    /// Observes `source` at `at`, decides, and hands every resulting action to `on_action`.
+    pub async fn tick<S: MetricSource>(&mut self, source: &S, at: SystemTime, mut on_action: impl FnMut(&Action)) {
+        let observation = engine::observe(source, self.analysis, at).await;
+        let decision = engine::decide(
+            &self.state,
+            self.spec,
+            self.analysis,
+            Some(&observation),
+            &Inputs::offline(at),
+            self.config,
+        );
         let next = decision.transition.next;
         if let Some(judgement) = decision.judgement {
-            timeline.push(Entry {
+            self.timeline.push(Entry {
                 at,
                 action: "analysis".into(),
                 weight: next.weight,
                 detail: serde_json::Value::Null,
             });
-            judgements.push(judgement);
+            self.judgements.push(judgement);
         }
         for action in &decision.transition.actions {
             on_action(action);
-            timeline.push(action_entry(at, action, next.weight));
+            self.timeline.push(action_entry(at, action, next.weight));
         }
-        state = next;
-        at += spec.interval;
+        self.state = next;
     }
-    summarise(state, timeline, judgements)
+
+    /// The replay so far.
+    pub fn finish(self) -> Replay {
+        summarise(self.state, self.timeline, self.judgements)
+    }
 }
 
 fn summarise(state: RolloutState, timeline: Vec<Entry>, judgements: Vec<Judgement>) -> Replay {

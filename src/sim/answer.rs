@@ -76,6 +76,12 @@ impl World {
     /// extrapolate from the samples it has, so answers right at a gap's edges differ a little).
     pub fn answer(&mut self, role: QueryRole, at: SystemTime, window: Duration) -> Vec<Sample> {
         self.advance_to(at);
+        self.answer_generated(role, at, window)
+    }
+
+    /// [`World::answer`] from the ticks generated so far, without generating more: for a
+    /// driver that owns the world's clock and lends it out read-only.
+    pub fn answer_generated(&self, role: QueryRole, at: SystemTime, window: Duration) -> Vec<Sample> {
         let from = at.checked_sub(window).unwrap_or(std::time::UNIX_EPOCH);
         let ticks = self.ticks();
         // Ticks are in time order: the window is a contiguous slice.

@@ -77,6 +77,14 @@ impl LatencyModel {
         LE_BOUNDS.iter().position(|le| self.tail_seconds <= *le).unwrap_or(LE_BOUNDS.len() - 1)
     }
 
+    /// Probability that a request (body or tail) falls in each bucket (not cumulative):
+    /// the exact distribution the decision-quality oracle knows.
+    pub fn bucket_probabilities(&self) -> [f64; 12] {
+        let mut out = self.body_probabilities().map(|p| p * (1.0 - self.tail_fraction));
+        out[self.tail_bucket()] += self.tail_fraction;
+        out
+    }
+
     /// Mean of the log-normal body, e^(μ + σ²/2).
     pub fn body_mean(&self) -> f64 {
         (self.mu + self.sigma * self.sigma / 2.0).exp()

@@ -10,7 +10,8 @@
 //! - `latency.rs`: the latency model and the histogram buckets;
 //! - `world.rs`: the tick-by-tick traffic generator;
 //! - `answer.rs`: query roles and `increase(...[window])` answers;
-//! - `source.rs`: the [`crate::source::MetricSource`] implementation;
+//! - `source.rs`: the [`crate::source::MetricSource`] implementations ([`SimSource`] owns its
+//!   world; [`WorldSource`] borrows one whose clock a driver such as `crate::quality` owns);
 //! - `export.rs`: recordings and OpenMetrics.
 
 pub mod answer;
@@ -23,5 +24,5 @@ pub mod world;
 pub use answer::{Measure, QueryRole, roles_of};
 pub use latency::{LE_BOUNDS, LE_LABELS};
 pub use scenario::{Expectation, ExpectedOutcome, Scenario, ScenarioError};
-pub use source::SimSource;
+pub use source::{SimSource, WorldSource};
 pub use world::{Arm, Tick, VersionTick, World};

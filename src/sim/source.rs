@@ -58,12 +58,36 @@ impl SimSource {
 
 impl MetricSource for SimSource {
     async fn query(&self, promql: &str, at: SystemTime) -> Result<Vec<Sample>, SourceError> {
-        let role = self
-            .roles
-            .get(promql)
-            .copied()
-            .ok_or_else(|| SourceError::BadQuery(format!("the simulation does not know this query: {promql}")))?;
+        let role = role_of(&self.roles, promql)?;
         Ok(self.lock().answer(role, at, self.window))
+    }
+}
+
+/// The role of a rendered query; a query the simulation was not told about is rejected,
+/// as Prometheus rejects a query it cannot parse.
+fn role_of(roles: &BTreeMap<String, QueryRole>, promql: &str) -> Result<QueryRole, SourceError> {
+    roles
+        .get(promql)
+        .copied()
+        .ok_or_else(|| SourceError::BadQuery(format!("the simulation does not know this query: {promql}")))
+}
+
+/// A borrowed, read-only [`World`] behind the [`MetricSource`] trait: it answers from the
+/// ticks generated so far and never advances the world. The decision-quality benchmark
+/// owns its world (every algorithm under test sees the same one) and lends it to serin's
+/// engine for each analysis tick through this.
+#[derive(Debug, Clone, Copy)]
+pub struct WorldSource<'a> {
+    pub world: &'a World,
+    pub roles: &'a BTreeMap<String, QueryRole>,
+    /// The `increase` window every query stands for (the rendered `{{interval}}`).
+    pub window: Duration,
+}
+
+impl MetricSource for WorldSource<'_> {
+    async fn query(&self, promql: &str, at: SystemTime) -> Result<Vec<Sample>, SourceError> {
+        let role = role_of(self.roles, promql)?;
+        Ok(self.world.answer_generated(role, at, self.window))
     }
 }
 

@@ -1,0 +1,130 @@
+//! serin itself, through the engine the daemon and `serin replay` run: the shipped
+//! `nginx-canary` template rendered by `engine::prepare`, queried by `engine::observe`
+//! against the simulated Prometheus, judged and stepped by `engine::decide`, one
+//! [`Replayer::tick`] per interval — the body of `replay::run`, not a copy of it.
+//!
+//! The rollout is the product's defaults (`serin.io/strategy: canary` and nothing else):
+//! steps 10/25/50/100, interval 1m, step-min 5m, step-max 30m, on-inconclusive hold.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use super::{Algorithm, Call, INTERVAL, Observation, Prometheus};
+use crate::engine::{self, Analysis};
+use crate::judge::JudgeConfig;
+use crate::replay::Replayer;
+use crate::rollout::{Action, Phase};
+use crate::sim::{QueryRole, Scenario, roles_of};
+use crate::spec::RolloutSpec;
+use crate::template::Catalog;
+
+/// What every serin run of a grid shares: the parsed annotations, the rendered templates
+/// and which simulated counter each rendered query reads.
+#[derive(Debug, Clone)]
+pub struct SerinSetup {
+    spec: RolloutSpec,
+    analysis: Analysis,
+    roles: BTreeMap<String, QueryRole>,
+    config: JudgeConfig,
+}
+
+impl SerinSetup {
+    /// The candidate Deployment of `scenario` (its target and annotations), the builtin
+    /// templates and the default judge.
+    pub fn new(scenario: &Scenario) -> Result<SerinSetup, String> {
+        let target = scenario.candidate();
+        let spec = crate::spec::parse(&target.name, &target.annotations).map_err(|e| e.to_string())?;
+        if spec.interval != INTERVAL {
+            return Err(format!("the benchmark decides every {INTERVAL:?}; serin.io/interval is {:?}", spec.interval));
+        }
+        let analysis = engine::prepare(&spec, &Catalog::builtin(), &target).map_err(|e| e.to_string())?;
+        let roles = roles_of(&analysis.templates);
+        Ok(SerinSetup { spec, analysis, roles, config: JudgeConfig::default() })
+    }
+}
+
+/// One serin rollout.
+pub struct Serin<'a> {
+    setup: &'a SerinSetup,
+    start: SystemTime,
+    replayer: Replayer<'a>,
+    /// `engine::observe` is async (the daemon awaits Prometheus); the simulated source
+    /// never waits, so a current-thread runtime without IO drivers runs it.
+    runtime: tokio::runtime::Runtime,
+}
+
+impl<'a> Serin<'a> {
+    /// A rollout that starts at `start` (the scenario's start).
+    pub fn new(setup: &'a SerinSetup, start: SystemTime) -> Serin<'a> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime without IO drivers always builds");
+        Serin { setup, start, replayer: Replayer::new(&setup.spec, &setup.analysis, &setup.config, start), runtime }
+    }
+}
+
+impl Algorithm for Serin<'_> {
+    fn decide(&mut self, observation: &Observation, prometheus: Prometheus<'_>) -> Call {
+        if self.replayer.finished() {
+            return Call::Continue;
+        }
+        let at = self.start + INTERVAL * observation.minute;
+        let source = prometheus.source(&self.setup.roles, self.setup.spec.interval);
+        let mut call = Call::Continue;
+        let tick = self.replayer.tick(&source, at, |action| {
+            call = match (call, action) {
+                (_, Action::Rollback { .. }) | (Call::Rollback, _) => Call::Rollback,
+                (_, Action::Promote { .. }) | (Call::Promote, _) => Call::Promote,
+                (_, Action::SetWeight { weight }) => Call::Advance(*weight),
+                (call, _) => call,
+            }
+        });
+        self.runtime.block_on(tick);
+        call
+    }
+
+    /// Paused by a trigger (`error-rate-elevated` when the canary is no worse, as in a
+    /// shared incident): undecided, waiting for a human.
+    fn paused(&self) -> bool {
+        self.replayer.state().phase == Phase::Paused
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quality::closed_loop::{Outcome, run};
+    use crate::quality::grid::{Case, Cell};
+
+    #[test]
+    fn serin_rolls_back_an_outage_and_leaves_a_healthy_canary_alone() {
+        let outage = Cell { case: Case::by_name("outage").unwrap(), rate: 100.0 }.scenario();
+        let setup = SerinSetup::new(&outage).unwrap();
+        let result = run(&outage, 1, &mut Serin::new(&setup, outage.start));
+        assert_eq!(result.outcome, Outcome::RolledBack);
+        assert_eq!(result.minutes, Some(2), "weight 10% from minute 1, judged at minute 2");
+        let healthy = Cell { case: Case::by_name("healthy").unwrap(), rate: 100.0 }.scenario();
+        let result = run(&healthy, 1, &mut Serin::new(&setup, healthy.start));
+        assert_eq!(result.outcome, Outcome::Promoted);
+    }
+
+    #[test]
+    fn the_same_engine_as_replay_decides_the_same() {
+        // simulate::run drives replay::run over a SimSource; the benchmark drives the
+        // Replayer over its own world. Same scenario and seed: same decision, same minute.
+        let scenario = Cell { case: Case::by_name("errors-3pct").unwrap(), rate: 10.0 }.scenario();
+        let setup = SerinSetup::new(&scenario).unwrap();
+        for seed in 1..4 {
+            let ours = run(&scenario, seed, &mut Serin::new(&setup, scenario.start));
+            let catalog = Catalog::builtin();
+            let theirs = crate::simulate::run(&scenario, Some(seed), &catalog, &JudgeConfig::default()).unwrap();
+            let minutes =
+                theirs.replay.decided_at.map(|t| t.duration_since(scenario.start).unwrap().as_secs() as u32 / 60);
+            assert_eq!(ours.minutes, minutes, "seed {seed}");
+            assert_eq!(
+                ours.outcome == Outcome::RolledBack,
+                theirs.replay.outcome == crate::replay::Outcome::RolledBack
+            );
+        }
+    }
+}

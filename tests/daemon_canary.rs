@@ -43,14 +43,13 @@ fn a_healthy_canary_walks_the_steps_and_is_promoted() {
     assert!(!canary_ingress_exists(&rig), "the canary Ingress is deleted");
     assert_eq!(replicas(&rig, "sark-canary"), 0, "the candidate is scaled to 0");
     assert_eq!(replicas(&rig, "sark"), 4, "the stable is never scaled");
-    let reasons = rig.event_reasons("sark-canary");
     for reason in ["RolloutStarted", "WeightChanged", "Promoting", "Succeeded"] {
-        assert!(reasons.iter().any(|r| r == reason), "no {reason} Event in {reasons:?}");
+        rig.wait_for_event("sark-canary", reason);
     }
     let status = rig.status("sark-canary");
     assert!(status["last_verdicts"].as_array().is_some_and(|v| !v.is_empty()), "evidence in status: {status}");
     assert!(
-        !rig.deployment("sark-canary")["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()),
+        rig.deployment("sark-canary")["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty()),
         "the finalizer is released when the run is over"
     );
 }
@@ -65,10 +64,13 @@ fn a_bad_canary_is_rolled_back_by_the_error_rate_trigger() {
     assert!(!canary_ingress_exists(&rig));
     assert_eq!(image(&rig, "sark"), "sark:0.9", "nothing promoted");
     assert_eq!(replicas(&rig, "sark-canary"), 0);
-    let events = rig.events("sark-canary");
-    let rollback = events.iter().find(|(_, reason, _)| reason == "RolledBack").expect("a RolledBack Event");
+    let rollback = rig.wait_for_event("sark-canary", "RolledBack");
     assert_eq!(rollback.0, "Warning");
-    assert!(rollback.2.contains("error-rate-critical") && rollback.2.contains('%'), "evidence in the note: {}", rollback.2);
+    assert!(
+        rollback.2.contains("error-rate-critical") && rollback.2.contains('%'),
+        "evidence in the note: {}",
+        rollback.2
+    );
 }
 
 #[test]
@@ -91,10 +93,13 @@ fn a_killed_daemon_resumes_mid_step_without_a_jump() {
 fn invalid_annotations_are_reported_and_change_no_traffic() {
     let rig = Rig::canary(Profile::healthy(), &[("serin.io/steps", "50,10"), ("serin.io/intervall", "1m")]);
     rig.wait_for_phase("sark-canary", "Invalid", Duration::from_secs(30));
-    let events = rig.events("sark-canary");
-    let warning = events.iter().find(|(_, reason, _)| reason == "InvalidConfiguration").expect("an Event");
+    let warning = rig.wait_for_event("sark-canary", "InvalidConfiguration");
     assert_eq!(warning.0, "Warning");
-    assert!(warning.2.contains("serin.io/steps") && warning.2.contains("serin.io/intervall"), "every problem: {}", warning.2);
+    assert!(
+        warning.2.contains("serin.io/steps") && warning.2.contains("serin.io/intervall"),
+        "every problem: {}",
+        warning.2
+    );
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(rig.traffic_writes(), Vec::<String>::new(), "no write to any Ingress or Service");
     assert_eq!(image(&rig, "sark"), "sark:0.9");
@@ -104,12 +109,17 @@ fn invalid_annotations_are_reported_and_change_no_traffic() {
 fn removing_the_annotation_mid_rollout_gives_traffic_back() {
     let rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "30s")]);
     rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 10", |api| canary_weight(api) == Some(10));
-    let mut candidate = rig.deployment("sark-canary");
-    candidate["metadata"]["annotations"].as_object_mut().unwrap().remove("serin.io/strategy");
-    rig.api.apply(candidate);
+    // As `kubectl annotate deployment sark-canary serin.io/strategy-`.
+    rig.api.patch_merge(
+        "apps/v1",
+        "Deployment",
+        NS,
+        "sark-canary",
+        json!({"metadata": {"annotations": {"serin.io/strategy": null}}}),
+    );
     rig.api.wait_until(Duration::from_secs(30), "the canary Ingress deleted", |_| !canary_ingress_exists(&rig));
     rig.api.wait_until(Duration::from_secs(30), "serin's annotations cleared", |_| rig.phase("sark-canary").is_none());
-    assert!(rig.event_reasons("sark-canary").iter().any(|r| r == "Released"));
+    rig.wait_for_event("sark-canary", "Released");
     assert_eq!(image(&rig, "sark"), "sark:0.9");
 }
 

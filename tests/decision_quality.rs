@@ -43,7 +43,10 @@ fn serin_exposes_fewer_canary_requests_than_flagger_and_stays_near_the_oracle_on
         // The full grid measures 1.10× at 10 req/s and 1.01× at 100 req/s (1000 seeds); the
         // target is the guard, so a slower judge fails here (a judge at alpha 0.005
         // instead of 0.01 measures 1.22×, at 0.002 1.5×).
-        assert!(ratio <= MAX_EXPOSURE_RATIO, "{rate} req/s: serin exposes {ratio:.2}× the oracle (target {MAX_EXPOSURE_RATIO})");
+        assert!(
+            ratio <= MAX_EXPOSURE_RATIO,
+            "{rate} req/s: serin exposes {ratio:.2}× the oracle (target {MAX_EXPOSURE_RATIO})"
+        );
         if rate >= 100.0 {
             assert!(serin.canary_requests < flagger1.canary_requests, "{rate} req/s: serin vs Flagger threshold 1");
         }

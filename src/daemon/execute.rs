@@ -95,8 +95,11 @@ impl Executor<'_> {
         record: &mut Record,
         notices: &mut Vec<Notice>,
     ) -> Result<(), K8sError> {
-        let (World::BlueGreen(world), Strategy::BlueGreen(bg)) = (self.world, &self.spec.strategy) else { return Ok(()) };
-        let flip = |slot: String| async move { selector::flip(&self.apis.services, &bg.service, &bg.slot_label, &slot).await };
+        let (World::BlueGreen(world), Strategy::BlueGreen(bg)) = (self.world, &self.spec.strategy) else {
+            return Ok(());
+        };
+        let flip =
+            |slot: String| async move { selector::flip(&self.apis.services, &bg.service, &bg.slot_label, &slot).await };
         match action {
             Action::Flip { to: Slot::Candidate, .. } => flip(world.candidate_slot.clone()).await.map(drop),
             Action::Flip { to: Slot::Previous, .. } | Action::Rollback { .. } => match &record.previous_slot {
@@ -106,7 +109,8 @@ impl Executor<'_> {
             },
             Action::SmokeTest => {
                 let selector = label_selector(self.candidate);
-                let result = smoke::check(&self.apis.pods, &selector, &world.service, &bg.smoke, &self.ctx.http).await?;
+                let result =
+                    smoke::check(&self.apis.pods, &selector, &world.service, &bg.smoke, &self.ctx.http).await?;
                 notices.push(if result.passed {
                     Notice::normal("SmokeChecksPassed", result.detail.clone())
                 } else {

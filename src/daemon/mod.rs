@@ -125,7 +125,11 @@ enum Related {
 }
 
 /// The candidates (in the controller's cache) whose rollout names `object`, or own it.
-fn candidates_naming<K: Resource>(store: &Store<Deployment>, object: &K, related: Related) -> Vec<ObjectRef<Deployment>> {
+fn candidates_naming<K: Resource>(
+    store: &Store<Deployment>,
+    object: &K,
+    related: Related,
+) -> Vec<ObjectRef<Deployment>> {
     let (name, namespace) = (object.meta().name.clone().unwrap_or_default(), object.meta().namespace.clone());
     let owners: Vec<String> = object.meta().owner_references.iter().flatten().map(|o| o.uid.clone()).collect();
     store

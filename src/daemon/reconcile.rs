@@ -132,23 +132,21 @@ impl Reconciler<'_> {
         self.save(&mut candidate, stored.as_ref(), &record).await?;
         self.publish(&candidate, &notices).await;
 
+        let written = record.clone();
+        let mut done = Vec::new();
         if !record.pending.is_empty() {
-            let mut done = Vec::new();
-            let executor = Executor { ctx: self.ctx, apis: &self.apis, candidate: &candidate, spec: &spec, world: &world };
-            let pending = record.pending.clone();
-            for work in &pending {
+            let executor =
+                Executor { ctx: self.ctx, apis: &self.apis, candidate: &candidate, spec: &spec, world: &world };
+            for work in written.pending.iter() {
                 executor.run(work, &mut record, &mut done).await?;
             }
-            let before = record.clone();
             record.pending.clear();
-            self.save(&mut candidate, Some(&before), &record).await?;
-            self.publish(&candidate, &done).await;
         }
-        if plan::is_settled(&record, &spec) && !record.settled {
-            let before = record.clone();
-            record.settled = true;
-            self.save(&mut candidate, Some(&before), &record).await?;
-        }
+        // In the same write as the end of the work: a finished run shows its final phase
+        // and drops the finalizer at once.
+        record.settled |= plan::is_settled(&record, &spec);
+        self.save(&mut candidate, Some(&written), &record).await?;
+        self.publish(&candidate, &done).await;
         Ok(self.requeue(&record, &spec))
     }
 
@@ -206,7 +204,12 @@ impl Reconciler<'_> {
 
     /// Writes the record (and serin's finalizer) when anything changed, guarded by the
     /// candidate's resourceVersion; `candidate` becomes the written object.
-    pub(super) async fn save(&self, candidate: &mut Deployment, before: Option<&Record>, record: &Record) -> Result<(), K8sError> {
+    pub(super) async fn save(
+        &self,
+        candidate: &mut Deployment,
+        before: Option<&Record>,
+        record: &Record,
+    ) -> Result<(), K8sError> {
         let hold = plan::holds_finalizer(record);
         let has = candidate.finalizers().iter().any(|f| f == FINALIZER);
         let unchanged = before.is_some_and(|b| !record.differs_from(b));
@@ -262,7 +265,11 @@ impl Reconciler<'_> {
     }
 
     /// `serin.io/strategy` was removed: restore traffic, then forget the run.
-    async fn release(&self, candidate: &mut Deployment, stored: Option<Record>) -> Result<controller::Action, K8sError> {
+    async fn release(
+        &self,
+        candidate: &mut Deployment,
+        stored: Option<Record>,
+    ) -> Result<controller::Action, K8sError> {
         let restored = match &stored {
             Some(record) if !record.settled && !record.dry_run => release::restore_traffic(&self.apis, record).await?,
             _ => "no run in flight".into(),
@@ -285,13 +292,18 @@ impl Reconciler<'_> {
     }
 
     /// The candidate is being deleted: restore traffic, then let it go.
-    async fn finalize(&self, candidate: &mut Deployment, stored: Option<Record>) -> Result<controller::Action, K8sError> {
+    async fn finalize(
+        &self,
+        candidate: &mut Deployment,
+        stored: Option<Record>,
+    ) -> Result<controller::Action, K8sError> {
         if !candidate.finalizers().iter().any(|f| f == FINALIZER) {
             return Ok(controller::Action::await_change());
         }
         if let Some(record) = stored.as_ref().filter(|r| !r.settled && !r.dry_run) {
             let restored = release::restore_traffic(&self.apis, record).await?;
-            self.publish(candidate, &[Notice::warning("CandidateDeleted", format!("candidate deleted: {restored}"))]).await;
+            self.publish(candidate, &[Notice::warning("CandidateDeleted", format!("candidate deleted: {restored}"))])
+                .await;
         }
         let body = serde_json::json!({"metadata": {
             "resourceVersion": candidate.resource_version(),

@@ -42,7 +42,9 @@ pub type Resolution = Result<World, Vec<String>>;
 pub async fn resolve(apis: &Apis, candidate: &Deployment, spec: &RolloutSpec) -> Result<Resolution, K8sError> {
     match &spec.strategy {
         Strategy::Canary(canary) => canary_world(apis, candidate, canary).await,
-        Strategy::BlueGreen(bg) => Ok(blue_green_world(apis, candidate, bg).await?.map(|w| World::BlueGreen(Box::new(w)))),
+        Strategy::BlueGreen(bg) => {
+            Ok(blue_green_world(apis, candidate, bg).await?.map(|w| World::BlueGreen(Box::new(w))))
+        }
     }
 }
 
@@ -92,7 +94,12 @@ async fn canary_world(apis: &Apis, candidate: &Deployment, canary: &CanarySpec) 
         routing: canary.routing.clone(),
         owner: owner_reference(candidate),
     };
-    if let Some(existing) = apis.ingresses.get_opt(&canary_ingress_name(&canary.ingress)).await.map_err(api_error("reading the canary Ingress"))? {
+    if let Some(existing) = apis
+        .ingresses
+        .get_opt(&canary_ingress_name(&canary.ingress))
+        .await
+        .map_err(api_error("reading the canary Ingress"))?
+    {
         if !crate::k8s::is_managed(&existing) {
             return Ok(Err(vec![format!(
                 "Ingress {:?} exists and was not created by serin: remove it or rename the stable Ingress",
@@ -126,7 +133,11 @@ async fn blue_green_world(
 }
 
 /// The Deployment (other than the candidate) serving the Service's current slot.
-pub async fn serving_deployment(apis: &Apis, candidate: &Deployment, service: &Service) -> Result<Option<String>, K8sError> {
+pub async fn serving_deployment(
+    apis: &Apis,
+    candidate: &Deployment,
+    service: &Service,
+) -> Result<Option<String>, K8sError> {
     let wanted = selector(service);
     let all = apis.deployments.list(&Default::default()).await.map_err(api_error("listing Deployments"))?;
     Ok(all

@@ -85,7 +85,9 @@ pub async fn next_run(
             }
         }
         World::BlueGreen(bg) => {
-            let Strategy::BlueGreen(bg_spec) = &spec.strategy else { unreachable!("a blue-green world has a blue-green spec") };
+            let Strategy::BlueGreen(bg_spec) = &spec.strategy else {
+                unreachable!("a blue-green world has a blue-green spec")
+            };
             record.service = Some(bg_spec.service.clone());
             record.slot_label = Some(bg_spec.slot_label.clone());
             record.candidate_slot = Some(bg.candidate_slot.clone());
@@ -97,7 +99,11 @@ pub async fn next_run(
                     bg_spec.service, bg_spec.slot_label, bg.candidate_slot
                 );
                 let note = record.state.reason.clone();
-                let notice = if current.is_some() { Notice::warning("LiveSlotChanged", note) } else { Notice::normal("AlreadyLive", note) };
+                let notice = if current.is_some() {
+                    Notice::warning("LiveSlotChanged", note)
+                } else {
+                    Notice::normal("AlreadyLive", note)
+                };
                 return Ok(Some((record, notice)));
             }
             record.previous_slot = Some(bg.live_slot.clone());

@@ -38,8 +38,12 @@ pub fn notices(before: &RolloutState, after: &RolloutState, actions: &[Action], 
                 Action::SetWeight { weight } => {
                     (false, "WeightChanged", format!("set canary weight {}% → {weight}%", before.weight), &after.reason)
                 }
-                Action::Flip { to: Slot::Candidate, reason } => (false, "SelectorFlipped", "flip to the candidate".into(), reason),
-                Action::Flip { to: Slot::Previous, reason } => (true, "SelectorFlippedBack", "flip back".into(), reason),
+                Action::Flip { to: Slot::Candidate, reason } => {
+                    (false, "SelectorFlipped", "flip to the candidate".into(), reason)
+                }
+                Action::Flip { to: Slot::Previous, reason } => {
+                    (true, "SelectorFlippedBack", "flip back".into(), reason)
+                }
                 Action::SmokeTest => (false, "SmokeChecks", "run smoke checks".into(), &after.reason),
                 Action::Promote { reason } if after.phase == Phase::Succeeded => {
                     (false, "Succeeded", "keep the candidate".into(), reason)
@@ -128,8 +132,15 @@ mod tests {
         let before = state(Phase::Progressing, 10, "");
         let after = state(Phase::Progressing, 25, "every metric passes: error-rate 0.4% (4/1000) ≤ 1%");
         let got = notices(&before, &after, &[Action::SetWeight { weight: 25 }], false);
-        assert_eq!(got, vec![Notice::normal("WeightChanged", "set canary weight 10% → 25%: every metric passes: error-rate 0.4% (4/1000) ≤ 1%")]);
-        let rollback = Action::Rollback { trigger: "error-rate-critical".into(), reason: "error rate 8% > 5% for 5m".into() };
+        assert_eq!(
+            got,
+            vec![Notice::normal(
+                "WeightChanged",
+                "set canary weight 10% → 25%: every metric passes: error-rate 0.4% (4/1000) ≤ 1%"
+            )]
+        );
+        let rollback =
+            Action::Rollback { trigger: "error-rate-critical".into(), reason: "error rate 8% > 5% for 5m".into() };
         let got = notices(&before, &state(Phase::RolledBack, 0, ""), &[rollback], true);
         assert!(got[0].warning);
         assert_eq!(got[0].note, "would roll back (trigger error-rate-critical): error rate 8% > 5% for 5m");
@@ -137,7 +148,8 @@ mod tests {
 
     #[test]
     fn phase_changes_without_actions_are_reported() {
-        let done = notices(&state(Phase::Promoting, 100, ""), &state(Phase::Succeeded, 0, "stable runs it"), &[], false);
+        let done =
+            notices(&state(Phase::Promoting, 100, ""), &state(Phase::Succeeded, 0, "stable runs it"), &[], false);
         assert_eq!(done, vec![Notice::normal("Succeeded", "stable runs it")]);
         let resumed = notices(&state(Phase::Paused, 10, ""), &state(Phase::Progressing, 10, "cleared"), &[], false);
         assert_eq!(resumed[0].reason, "Resumed");

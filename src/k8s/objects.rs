@@ -84,7 +84,12 @@ pub fn serin_key(name: &str) -> String {
 
 /// Template annotations promotion copies: everything but serin's own.
 pub fn foreign_annotations(annotations: Option<&BTreeMap<String, String>>) -> BTreeMap<String, String> {
-    annotations.into_iter().flatten().filter(|(k, _)| !k.starts_with(PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    annotations
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !k.starts_with(PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, Patch, PatchParams};
 use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use super::{K8sError, api_error};
@@ -28,7 +28,12 @@ pub fn flip_patch(slot_label: &str, slot: &str, resource_version: Option<String>
 
 /// Points the Service at `slot`. Returns the slot it selected before, or `None` when it
 /// already selected `slot` (nothing was written).
-pub async fn flip(services: &Api<Service>, name: &str, slot_label: &str, slot: &str) -> Result<Option<String>, K8sError> {
+pub async fn flip(
+    services: &Api<Service>,
+    name: &str,
+    slot_label: &str,
+    slot: &str,
+) -> Result<Option<String>, K8sError> {
     let service = services.get(name).await.map_err(api_error(format!("reading Service {name}")))?;
     let before = current_slot(&service, slot_label);
     if before.as_deref() == Some(slot) {
@@ -50,9 +55,10 @@ mod tests {
     fn the_flip_touches_one_selector_key_and_is_guarded() {
         let patch = flip_patch("version", "green", Some("17".into()));
         assert_eq!(patch, json!({"metadata": {"resourceVersion": "17"}, "spec": {"selector": {"version": "green"}}}));
-        let service: Service =
-            serde_json::from_value(json!({"metadata": {"name": "sark"}, "spec": {"selector": {"app": "sark", "version": "blue"}}}))
-                .unwrap();
+        let service: Service = serde_json::from_value(
+            json!({"metadata": {"name": "sark"}, "spec": {"selector": {"app": "sark", "version": "blue"}}}),
+        )
+        .unwrap();
         assert_eq!(current_slot(&service, "version").as_deref(), Some("blue"));
         assert_eq!(current_slot(&service, "slot"), None);
     }

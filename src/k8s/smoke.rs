@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, ListParams};
 use kube::ResourceExt;
+use kube::api::{Api, ListParams};
 
 use super::record::SmokeResult;
 use super::{K8sError, api_error};
@@ -52,7 +52,8 @@ pub async fn check(
     paths: &[String],
     http: &reqwest::Client,
 ) -> Result<SmokeResult, K8sError> {
-    let listed = pods.list(&ListParams::default().labels(selector)).await.map_err(api_error("listing candidate pods"))?;
+    let listed =
+        pods.list(&ListParams::default().labels(selector)).await.map_err(api_error("listing candidate pods"))?;
     let targets: Vec<(String, String)> =
         listed.items.iter().filter_map(|p| address(p, service).map(|a| (p.name_any(), a))).collect();
     if targets.is_empty() {

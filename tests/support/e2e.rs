@@ -108,7 +108,8 @@ impl Rig {
         prometheus.wait_until_targets_up(Duration::from_secs(30));
         let dir = tempfile::tempdir().expect("temp dir");
         api.write_kubeconfig(&dir.path().join("kubeconfig"));
-        let mut rig = Rig { api, exporter, prometheus, daemon: None, dir, daemon_args: vec!["--namespace".into(), NS.into()] };
+        let mut rig =
+            Rig { api, exporter, prometheus, daemon: None, dir, daemon_args: vec!["--namespace".into(), NS.into()] };
         rig.start_daemon();
         rig
     }
@@ -148,7 +149,8 @@ impl Rig {
     /// Waits for `name`'s phase, with the daemon's log in the failure message.
     pub fn wait_for_phase(&self, name: &str, phase: &str, timeout: Duration) {
         let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.api.wait_until(timeout, &format!("{name} phase {phase}"), |_| self.phase(name).as_deref() == Some(phase))
+            self.api
+                .wait_until(timeout, &format!("{name} phase {phase}"), |_| self.phase(name).as_deref() == Some(phase))
         }));
         if waited.is_err() {
             panic!(
@@ -193,6 +195,16 @@ impl Rig {
                 (text("type"), text("reason"), text("note"))
             })
             .collect()
+    }
+
+    /// Waits for an Event with `reason` about `name` (Events follow the state write).
+    pub fn wait_for_event(&self, name: &str, reason: &str) -> (String, String, String) {
+        let mut found = None;
+        self.api.wait_until(Duration::from_secs(20), &format!("a {reason} Event on {name}"), |_| {
+            found = self.events(name).into_iter().find(|(_, r, _)| r == reason);
+            found.is_some()
+        });
+        found.expect("waited for it")
     }
 
     pub fn event_reasons(&self, name: &str) -> Vec<String> {

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::networking::v1::{HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::spec::Routing;
@@ -49,7 +49,8 @@ pub fn canary_ingress_name(stable_ingress: &str) -> String {
 pub fn desired_canary_ingress(route: &CanaryRoute, weight: u8) -> Result<Ingress, K8sError> {
     let stable = &route.stable_ingress;
     let stable_spec = stable.spec.clone().unwrap_or_default();
-    let rules: Vec<IngressRule> = stable_spec.rules.iter().flatten().filter_map(|rule| canary_rule(rule, route)).collect();
+    let rules: Vec<IngressRule> =
+        stable_spec.rules.iter().flatten().filter_map(|rule| canary_rule(rule, route)).collect();
     if rules.is_empty() {
         return Err(K8sError::Refused(format!(
             "Ingress {} has no host/path routing to {}: nothing to clone for the canary",
@@ -124,7 +125,11 @@ pub fn backend_services(ingress: &Ingress) -> BTreeSet<String> {
 /// Everything but the weight is as desired, so a weight change is one small patch.
 fn same_but_weight(existing: &Ingress, desired: &Ingress) -> bool {
     let canary_keys = |i: &Ingress| -> BTreeMap<String, String> {
-        i.annotations().iter().filter(|(k, _)| k.starts_with(PREFIX) && *k != WEIGHT).map(|(k, v)| (k.clone(), v.clone())).collect()
+        i.annotations()
+            .iter()
+            .filter(|(k, _)| k.starts_with(PREFIX) && *k != WEIGHT)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     };
     existing.spec == desired.spec && canary_keys(existing) == canary_keys(desired)
 }
@@ -143,7 +148,8 @@ impl NginxRouter {
 
     /// The canary Ingress if it exists; refuses one serin did not create.
     async fn existing(&self) -> Result<Option<Ingress>, K8sError> {
-        let found = self.ingresses.get_opt(&self.name).await.map_err(api_error(format!("reading Ingress {}", self.name)))?;
+        let found =
+            self.ingresses.get_opt(&self.name).await.map_err(api_error(format!("reading Ingress {}", self.name)))?;
         match found {
             Some(ingress) if !is_managed(&ingress) => Err(K8sError::Refused(format!(
                 "Ingress {} exists and is not managed by serin (no {}={} label): refusing to touch it",
@@ -243,7 +249,10 @@ mod tests {
         assert_eq!(ingress.name_any(), "sark-canary");
         assert_eq!(ingress.annotations()[CANARY], "true");
         assert_eq!(ingress.annotations()[WEIGHT], "10");
-        assert!(!ingress.annotations().contains_key("nginx.ingress.kubernetes.io/proxy-body-size"), "inherited, not copied");
+        assert!(
+            !ingress.annotations().contains_key("nginx.ingress.kubernetes.io/proxy-body-size"),
+            "inherited, not copied"
+        );
         assert_eq!(ingress.labels()[MANAGED_BY.0], "serin");
         assert_eq!(ingress.owner_references()[0].name, "sark-canary");
         let spec = ingress.spec.unwrap();
@@ -260,7 +269,9 @@ mod tests {
 
     #[test]
     fn header_and_cookie_routing_carry_no_weight() {
-        let header = desired_canary_ingress(&route(Routing::Header { name: "X-Canary".into(), value: Some("yes".into()) }), 25).unwrap();
+        let header =
+            desired_canary_ingress(&route(Routing::Header { name: "X-Canary".into(), value: Some("yes".into()) }), 25)
+                .unwrap();
         assert_eq!(header.annotations()[BY_HEADER], "X-Canary");
         assert_eq!(header.annotations()[BY_HEADER_VALUE], "yes");
         assert!(!header.annotations().contains_key(WEIGHT));

@@ -179,6 +179,18 @@ impl FakeApiServer {
         result.unwrap_or_else(|e| panic!("apply: {}", e.message))
     }
 
+    /// A JSON merge patch, as `kubectl patch --type=merge` (or `kubectl annotate k-`).
+    pub fn patch_merge(&self, api_version: &str, kind: &str, namespace: &str, name: &str, patch: Value) -> Value {
+        let target =
+            json!({"apiVersion": api_version, "kind": kind, "metadata": {"namespace": namespace, "name": name}});
+        let (res, ns) = resolve(&target);
+        let body = patch.to_string();
+        let mut store = lock(&self.shared.store);
+        let result =
+            store.patch(res, &ns, name, patch::PatchKind::Merge, body.as_bytes(), None, write::Part::Main, false);
+        result.map(|(o, _)| o).unwrap_or_else(|e| panic!("patch: {}", e.message))
+    }
+
     pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         lock(&self.shared.store).get(resource(api_version, kind), namespace, name).cloned()
     }

@@ -178,6 +178,13 @@ fn lint_passes_good_manifests_and_lists_every_problem_of_bad_ones() {
 }
 
 #[test]
+fn the_documented_example_manifests_lint_clean() {
+    let out = serin(&["lint", "deploy/examples/canary.yaml", "deploy/examples/blue-green.yaml"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("2 file(s): no problems"), "{}", stdout(&out));
+}
+
+#[test]
 fn run_needs_a_prometheus() {
     let err = fails(&["run"], 2);
     assert!(err.contains("--prometheus"), "{err}");

@@ -24,6 +24,12 @@ impl Daemon {
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,serin=debug")
             .env_remove("SERIN_PROMETHEUS")
+            // kube would route a kubeconfig without a proxy through these.
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("ALL_PROXY")
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))

@@ -115,9 +115,16 @@ impl Rig {
     }
 
     pub fn start_daemon(&mut self) {
-        let args: Vec<&str> = self.daemon_args.iter().map(String::as_str).collect();
+        let url = self.prometheus.url().to_string();
+        self.start_daemon_with(&url, &[]);
+    }
+
+    /// Starts the daemon against another Prometheus URL and with extra arguments.
+    pub fn start_daemon_with(&mut self, prometheus: &str, extra: &[&str]) {
+        let mut args: Vec<&str> = self.daemon_args.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
         let log = self.dir.path().join("serin.log");
-        self.daemon = Some(Daemon::start(&self.dir.path().join("kubeconfig"), self.prometheus.url(), &args, &log));
+        self.daemon = Some(Daemon::start(&self.dir.path().join("kubeconfig"), prometheus, &args, &log));
     }
 
     pub fn kill_daemon(&mut self) {

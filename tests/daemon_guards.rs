@@ -1,0 +1,59 @@
+//! `serin run`'s guards, end to end: a dry run only records what it would do, a closed
+//! deployment window holds progress, and an unreachable Prometheus pauses a rollout
+//! without promoting or rolling it back. Same rig as `daemon_canary.rs`.
+
+#[path = "support/daemon.rs"]
+mod daemon;
+#[path = "support/e2e.rs"]
+mod e2e;
+#[path = "support/fake_apiserver/mod.rs"]
+mod fake_apiserver;
+#[path = "support/prometheus.rs"]
+mod prometheus;
+#[path = "support/traffic.rs"]
+mod traffic;
+
+use std::time::Duration;
+
+use e2e::{ROLLOUT_TIMEOUT, Rig, canary_weight};
+use traffic::Profile;
+
+#[test]
+fn a_dry_run_records_would_and_changes_nothing() {
+    let rig = Rig::canary(Profile::healthy(), &[("serin.io/dry-run", "true")]);
+    let (kind, _, note) = rig.wait_for_event("sark-canary", "WeightChanged");
+    assert_eq!(kind, "Normal");
+    assert!(note.starts_with("would set canary weight 0% → 10%"), "{note}");
+    assert_eq!(rig.annotation("sark-canary", "serin.io/weight").as_deref(), Some("10"), "the decision is recorded");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(rig.traffic_writes(), Vec::<String>::new(), "no Ingress or Service written");
+    assert!(rig.deployment("sark-canary")["metadata"]["finalizers"].is_null(), "no finalizer in a dry run");
+}
+
+#[test]
+fn outside_every_window_nothing_progresses() {
+    // 00:00:00 on January 1st only.
+    let rig = Rig::canary(Profile::healthy(), &[("serin.io/window", "0 0 0 1 1 *")]);
+    let (_, _, note) = rig.wait_for_event("sark-canary", "Held");
+    assert!(note.contains("window"), "{note}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(rig.phase("sark-canary").as_deref(), Some("Pending"));
+    assert_eq!(rig.traffic_writes(), Vec::<String>::new());
+}
+
+#[test]
+fn an_unreachable_prometheus_pauses_without_promoting_or_rolling_back() {
+    let mut rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "60s")]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 10", |api| canary_weight(api) == Some(10));
+    rig.kill_daemon();
+    // Nothing listens on the discard port of the loopback address.
+    rig.start_daemon_with("http://127.0.0.1:9", &[]);
+    rig.wait_for_phase("sark-canary", "Paused", ROLLOUT_TIMEOUT);
+    let status = rig.status("sark-canary");
+    assert_eq!(status["trigger"], "query-errors", "{status}");
+    let (kind, _, note) = rig.wait_for_event("sark-canary", "Paused");
+    assert_eq!(kind, "Warning");
+    assert!(note.contains("query errors"), "{note}");
+    assert_eq!(canary_weight(&rig.api), Some(10), "the weight is held: no promotion, no rollback");
+    assert_eq!(rig.weights_written(), vec![10]);
+}

@@ -181,7 +181,8 @@ fn lint_passes_good_manifests_and_lists_every_problem_of_bad_ones() {
 fn the_documented_example_manifests_lint_clean() {
     let out = serin(&["lint", "deploy/examples/canary.yaml", "deploy/examples/blue-green.yaml"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("2 file(s): no problems"), "{}", stdout(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("2 file(s): no problems"), "{said}");
 }
 
 #[test]

@@ -96,7 +96,9 @@ fn a_bad_green_is_flipped_back_to_blue() {
     let rig = Rig::blue_green(Profile::bad(), smoke.port, SETTINGS);
     rig.api.wait_until(ROLLOUT_TIMEOUT, "the flip to green", |api| live_slot(api).as_deref() == Some("green"));
     rig.wait_for_phase("sark-green", "RolledBack", ROLLOUT_TIMEOUT);
-    assert_eq!(live_slot(&rig.api).as_deref(), Some("blue"), "flipped back");
+    // The decision is written first (write-ahead); the flip back follows it.
+    rig.api
+        .wait_until(Duration::from_secs(20), "flipped back to blue", |api| live_slot(api).as_deref() == Some("blue"));
     assert_eq!(replicas(&rig, "sark-blue"), 3, "blue was never scaled down");
     let status = rig.status("sark-green");
     assert!(status["trigger"].as_str().is_some_and(|t| t.starts_with("error-rate")), "{status}");

@@ -60,10 +60,11 @@ fn a_bad_canary_is_rolled_back_by_the_error_rate_trigger() {
     rig.wait_for_phase("sark-canary", "RolledBack", ROLLOUT_TIMEOUT);
     let status = rig.status("sark-canary");
     assert_eq!(status["trigger"], "error-rate-critical", "{status}");
-    assert_eq!(rig.weights_written(), vec![10, 0], "weight 0 at once, in one write");
-    assert!(!canary_ingress_exists(&rig));
+    // The decision is written first (write-ahead); the work follows it.
+    rig.api.wait_until(Duration::from_secs(20), "the canary Ingress deleted", |_| !canary_ingress_exists(&rig));
+    assert_eq!(rig.weights_written(), vec![10, 0], "weight 0 at once, in one write, before the deletion");
     assert_eq!(image(&rig, "sark"), "sark:0.9", "nothing promoted");
-    assert_eq!(replicas(&rig, "sark-canary"), 0);
+    rig.api.wait_until(Duration::from_secs(20), "the candidate scaled to 0", |_| replicas(&rig, "sark-canary") == 0);
     let rollback = rig.wait_for_event("sark-canary", "RolledBack");
     assert_eq!(rollback.0, "Warning");
     assert!(

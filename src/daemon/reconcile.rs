@@ -220,13 +220,17 @@ impl Reconciler<'_> {
         if hold != has {
             body["metadata"]["finalizers"] = finalizers(candidate, hold).into();
         }
-        *candidate = self
-            .apis
-            .deployments
-            .patch(self.name, &PatchParams::default(), &Patch::Merge(&body))
-            .await
-            .map_err(api_error("writing serin.io/status"))?;
+        *candidate = self.patch_candidate(&body, "writing serin.io/status").await?;
         Ok(())
+    }
+
+    /// A merge patch of the candidate (its body carries the resourceVersion it was read at).
+    async fn patch_candidate(&self, body: &serde_json::Value, what: &str) -> Result<Deployment, K8sError> {
+        self.apis
+            .deployments
+            .patch(self.name, &PatchParams::default(), &Patch::Merge(body))
+            .await
+            .map_err(api_error(what))
     }
 
     pub(super) async fn publish(&self, candidate: &Deployment, notices: &[Notice]) {
@@ -278,12 +282,7 @@ impl Reconciler<'_> {
         if candidate.finalizers().iter().any(|f| f == FINALIZER) {
             body["metadata"]["finalizers"] = finalizers(candidate, false).into();
         }
-        *candidate = self
-            .apis
-            .deployments
-            .patch(self.name, &PatchParams::default(), &Patch::Merge(&body))
-            .await
-            .map_err(api_error("clearing serin's annotations"))?;
+        *candidate = self.patch_candidate(&body, "clearing serin's annotations").await?;
         if stored.is_some() {
             let note = format!("serin.io/strategy removed: {restored}; serin's annotations cleared");
             self.publish(candidate, &[Notice::normal("Released", note)]).await;
@@ -308,11 +307,7 @@ impl Reconciler<'_> {
         let body = serde_json::json!({"metadata": {
             "resourceVersion": candidate.resource_version(),
             "finalizers": finalizers(candidate, false)}});
-        self.apis
-            .deployments
-            .patch(self.name, &PatchParams::default(), &Patch::Merge(&body))
-            .await
-            .map_err(api_error("releasing serin's finalizer"))?;
+        self.patch_candidate(&body, "releasing serin's finalizer").await?;
         Ok(controller::Action::await_change())
     }
 }

@@ -35,6 +35,7 @@ pub use context::{Context, Error};
 
 use crate::judge::JudgeConfig;
 use crate::k8s::events::EventSink;
+use crate::k8s::router::nginx::canary_ingress_name;
 use crate::source::PrometheusSource;
 use crate::spec::{self, Strategy};
 use crate::template::Catalog;
@@ -144,7 +145,7 @@ fn candidates_naming<K: Resource>(
 fn names(candidate: &Deployment, related: Related, name: &str) -> bool {
     let Ok(spec) = spec::parse(&candidate.name_any(), candidate.annotations()) else { return false };
     match (&spec.strategy, related) {
-        (Strategy::Canary(c), Related::Ingress) => c.ingress == name || format!("{}-canary", c.ingress) == name,
+        (Strategy::Canary(c), Related::Ingress) => c.ingress == name || canary_ingress_name(&c.ingress) == name,
         (Strategy::Canary(c), Related::Service) => c.canary_service == name,
         (Strategy::Canary(c), Related::Stable) => c.stable == name,
         (Strategy::BlueGreen(bg), Related::Service) => bg.service == name,

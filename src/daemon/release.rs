@@ -4,11 +4,11 @@
 //! candidate goes back to the previous slot, if that slot still has ready pods.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::ResourceExt;
 
 use crate::k8s::objects::has_available_pods;
 use crate::k8s::record::Record;
-use crate::k8s::{K8sError, api_error, is_managed, is_not_found, selector};
+use crate::k8s::router::nginx::delete_ingress;
+use crate::k8s::{K8sError, api_error, is_managed, selector};
 
 use super::context::Apis;
 
@@ -17,12 +17,8 @@ pub async fn restore_traffic(apis: &Apis, record: &Record) -> Result<String, K8s
     let mut done = Vec::new();
     if let Some(name) = &record.canary_ingress {
         let found = apis.ingresses.get_opt(name).await.map_err(api_error(format!("reading Ingress {name}")))?;
-        if let Some(ingress) = found.filter(is_managed) {
-            match apis.ingresses.delete(&ingress.name_any(), &Default::default()).await {
-                Ok(_) => done.push(format!("canary Ingress {name} deleted")),
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(api_error(format!("deleting Ingress {name}"))(e)),
-            }
+        if found.is_some_and(|ingress| is_managed(&ingress)) && delete_ingress(&apis.ingresses, name).await? {
+            done.push(format!("canary Ingress {name} deleted"));
         }
     }
     if let (Some(service), Some(label), Some(candidate), Some(previous)) =

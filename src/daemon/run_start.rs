@@ -14,7 +14,7 @@ use kube::ResourceExt;
 
 use crate::k8s::K8sError;
 use crate::k8s::events::Notice;
-use crate::k8s::objects::{replicas, revision};
+use crate::k8s::objects::{self, replicas, revision};
 use crate::k8s::record::{Record, Work};
 use crate::k8s::router::nginx::canary_ingress_name;
 use crate::k8s::workload::replicas_for_weight;
@@ -37,7 +37,7 @@ pub async fn next_run(
     let revision = revision(candidate);
     let current = stored.filter(|r| r.state.phase != Phase::Invalid);
     let worth_a_run = match world {
-        World::Canary(c) => self::revision(&c.stable) != revision,
+        World::Canary(c) => objects::revision(&c.stable) != revision,
         World::BlueGreen(_) => true,
     };
     let in_flight = current.is_some_and(|r| !r.state.phase.is_terminal());

@@ -203,11 +203,17 @@ impl TrafficRouter for NginxRouter {
         if self.existing().await?.is_none() {
             return Ok(());
         }
-        match self.ingresses.delete(&self.name, &DeleteParams::default()).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(api_error(format!("deleting Ingress {}", self.name))(e)),
-        }
+        delete_ingress(&self.ingresses, &self.name).await.map(drop)
+    }
+}
+
+/// Deletes an Ingress; one already gone is success. `Ok(true)` when this call deleted it.
+/// Callers check first that serin manages it.
+pub async fn delete_ingress(ingresses: &Api<Ingress>, name: &str) -> Result<bool, K8sError> {
+    match ingresses.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(api_error(format!("deleting Ingress {name}"))(e)),
     }
 }
 

@@ -44,6 +44,18 @@ struct RunArgs {
     /// Analyse and record decisions ("would …") without changing traffic or workloads.
     #[arg(long)]
     dry_run: bool,
+    /// Address of the HTTP server (probes, /metrics, the API, the page).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    listen: std::net::SocketAddr,
+    /// Act only while holding the Lease `serin-leader` in the daemon's namespace.
+    #[arg(long)]
+    leader_election: bool,
+    /// How long the leader's claim on the Lease lasts without renewal.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    lease_duration: std::time::Duration,
+    /// Log format: JSON in a cluster, human-readable elsewhere, unless set.
+    #[arg(long, value_enum, default_value = "auto")]
+    log_format: crate::telemetry::LogFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,21 +93,29 @@ pub fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, CliError> {
-    init_logging();
+    crate::telemetry::init_logging(args.log_format);
+    let leader_election =
+        args.leader_election.then(|| crate::daemon::leader::LeaseConfig::new(identity(), args.lease_duration));
     let config = crate::daemon::RunConfig {
         prometheus: args.prometheus,
         catalog: catalog(args.templates.as_deref())?,
         namespaces: args.namespace,
         dry_run: args.dry_run,
+        listen: args.listen,
+        api_token: std::env::var("SERIN_API_TOKEN").ok(),
+        leader_election,
     };
     crate::daemon::main(config).map_err(|e| CliError(format!("{e:#}")))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Logs to stderr; `RUST_LOG` filters (default `info`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+/// This replica's name in the Lease: the pod's name (downward API `POD_NAME`), else the
+/// host name, with the process id so two daemons on one host differ.
+fn identity() -> String {
+    std::env::var("POD_NAME").ok().filter(|n| !n.is_empty()).unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "serin".into());
+        format!("{}-{}", host.trim(), std::process::id())
+    })
 }
 
 /// The shipped templates plus `--templates DIR`.

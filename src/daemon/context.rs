@@ -1,6 +1,8 @@
 //! What every reconcile shares: the API client, the metric source, the templates, the
 //! judge's configuration and the event sink; and the per-namespace API handles.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -10,11 +12,12 @@ use crate::judge::JudgeConfig;
 use crate::k8s::K8sError;
 use crate::k8s::events::EventSink;
 use crate::source::PrometheusSource;
+use crate::telemetry::{Instrumented, Metrics};
 use crate::template::Catalog;
 
 pub struct Context {
     pub client: kube::Client,
-    pub source: PrometheusSource,
+    pub source: Instrumented<PrometheusSource>,
     pub catalog: Catalog,
     pub judge: JudgeConfig,
     pub events: EventSink,
@@ -22,6 +25,7 @@ pub struct Context {
     pub http: reqwest::Client,
     /// `--dry-run`: every rollout only records what it would do.
     pub dry_run: bool,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {

@@ -1,44 +1,46 @@
-//! `serin run`: the in-cluster daemon (spec §4).
+//! `serin run`: the in-cluster daemon (spec §4, §5).
 //!
-//! A kube-runtime [`Controller`] over Deployments. Changes to the objects a rollout names
-//! (its Ingresses, Services, stable Deployment) re-trigger the candidate's reconcile, and
-//! every reconcile asks to be requeued at the rollout's next analysis tick: timing comes
-//! from requeues, not from one ticker per rollout. kube-runtime never reconciles one object
-//! twice at once, which is the per-rollout serialisation the state needs.
+//! ```text
+//! HTTP server (every replica) ── probes, /metrics, API reads from a metadata cache,
+//!                                 API writes as annotations on the candidate
+//! leader election (optional) ──► controllers (leader only) ──► reconcile per candidate
+//! ```
 //!
-//! Files: `reconcile` (one reconcile, the pipeline), `run_start` (when a run starts),
-//! `resolve` (the objects a rollout names), `execute` (doing the work), `release`
-//! (restoring traffic on opt-out or deletion), `plan` (pure timing and work rules),
-//! `context` (what reconciles share).
+//! Files: `controller` (what triggers a reconcile), `reconcile` (one reconcile, the
+//! pipeline), `run_start` (when a run starts), `resolve` (the objects a rollout names),
+//! `execute` (doing the work), `release` (restoring traffic on opt-out or deletion),
+//! `command` (operator commands), `plan` (pure timing and work rules), `leader` (the
+//! Lease), `context` (what reconciles share).
 
+pub mod command;
 mod context;
+mod controller;
 mod execute;
+pub mod leader;
 mod plan;
 mod reconcile;
 mod release;
 mod resolve;
 mod run_start;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::Ingress;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, Client};
+use tokio::sync::watch;
 
 pub use context::{Context, Error};
 
 use crate::judge::JudgeConfig;
 use crate::k8s::events::EventSink;
-use crate::k8s::router::nginx::canary_ingress_name;
+use crate::server::{self, ApiToken, RolloutIndex, ServerState};
 use crate::source::PrometheusSource;
-use crate::spec::{self, Strategy};
+use crate::telemetry::{Instrumented, Metrics};
 use crate::template::Catalog;
+use leader::{Elector, LeaseConfig};
 
 /// `serin run`'s configuration.
 #[derive(Debug, Clone)]
@@ -48,12 +50,20 @@ pub struct RunConfig {
     /// Namespaces to watch; empty = all.
     pub namespaces: Vec<String>,
     pub dry_run: bool,
+    /// Where the HTTP server listens.
+    pub listen: SocketAddr,
+    /// `SERIN_API_TOKEN`; without it the mutating routes answer 403.
+    pub api_token: Option<String>,
+    /// `--leader-election`: act only while holding the Lease `serin-leader`.
+    pub leader_election: Option<LeaseConfig>,
 }
 
-/// Runs the controllers until SIGTERM or SIGINT.
+/// Runs until SIGTERM or SIGINT, or until leadership is lost (an error: the process
+/// exits, and a restarted pod comes back as a follower).
 pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let client = Client::try_default().await.map_err(|e| anyhow::anyhow!("connecting to Kubernetes: {e}"))?;
-    let source = PrometheusSource::new(&config.prometheus)?;
+    let metrics = Arc::new(Metrics::new());
+    let source = Instrumented { inner: PrometheusSource::new(&config.prometheus)?, metrics: metrics.clone() };
     let context = Arc::new(Context {
         client: client.clone(),
         source,
@@ -62,95 +72,130 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         events: EventSink::new(client.clone()),
         http: reqwest::Client::builder().build()?,
         dry_run: config.dry_run,
+        metrics: metrics.clone(),
     });
     tracing::info!(
         prometheus = %config.prometheus,
         namespaces = ?config.namespaces,
         dry_run = config.dry_run,
+        leader_election = config.leader_election.is_some(),
         "serin daemon starting"
     );
     let scopes: Vec<Option<String>> =
         if config.namespaces.is_empty() { vec![None] } else { config.namespaces.into_iter().map(Some).collect() };
-    let controllers = scopes.into_iter().map(|namespace| controller(client.clone(), namespace, context.clone()));
-    futures::future::join_all(controllers).await;
+    let stopping = stop_on_signal();
+
+    let (rollouts, synced) = RolloutIndex::watch(&client, &scopes);
+    let ready = Arc::new(AtomicBool::new(false));
+    let ready_flag = ready.clone();
+    tokio::spawn(async move {
+        synced.await;
+        ready_flag.store(true, Ordering::Release);
+        tracing::info!("rollout caches synced: ready");
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "HTTP server listening");
+    let state = ServerState {
+        rollouts,
+        metrics: metrics.clone(),
+        token: ApiToken::new(config.api_token),
+        client: client.clone(),
+        ready,
+    };
+    let server = tokio::spawn(server::serve(listener, state, stopped(stopping.clone())));
+
+    let outcome = match config.leader_election {
+        None => {
+            metrics.set_leader(true);
+            run_controllers(&client, &scopes, &context, &stopping).await;
+            Ok(())
+        }
+        Some(lease) => lead(&client, lease, &scopes, &context, &stopping).await,
+    };
+    metrics.set_leader(false);
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server failed"),
+        Err(_) => tracing::warn!("HTTP server did not stop within 5 s"),
+        _ => {}
+    }
     tracing::info!("serin daemon stopped");
-    Ok(())
+    outcome
 }
 
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+/// Waits for the Lease, drives the rollouts while holding it, and gives it up on shutdown.
+async fn lead(
+    client: &Client,
+    lease: LeaseConfig,
+    scopes: &[Option<String>],
+    context: &Arc<Context>,
+    stopping: &watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let leases: Api<Lease> = Api::default_namespaced(client.clone());
+    let identity = lease.identity.clone();
+    tracing::info!(identity, namespace = client.default_namespace(), "waiting for the Lease serin-leader");
+    let (leading_tx, mut leading) = watch::channel(false);
+    let elector = tokio::spawn(Elector::new(leases.clone(), lease).run(leading_tx));
+    tokio::select! {
+        got = leading.wait_for(|l| *l) => if got.is_err() { anyhow::bail!("leader election ended before leading") },
+        _ = stopped(stopping.clone()) => {
+            elector.abort();
+            return Ok(());
+        }
+    }
+    context.metrics.set_leader(true);
+    let lost = async move {
+        let _ = leading.wait_for(|l| !*l).await;
+    };
+    tokio::select! {
+        _ = run_controllers(client, scopes, context, stopping) => {
+            elector.abort();
+            Elector::release(&leases, &identity).await;
+            Ok(())
+        }
+        _ = lost => {
+            context.metrics.set_leader(false);
+            anyhow::bail!("lost the Lease serin-leader: exiting so that only the new leader acts")
+        }
     }
 }
 
-async fn controller(client: Client, namespace: Option<String>, context: Arc<Context>) {
-    let ns = namespace.as_deref();
-    let controller = Controller::new(api::<Deployment>(&client, ns), watcher::Config::default());
-    let store = controller.store();
-    let (for_ingress, for_service, for_stable) = (store.clone(), store.clone(), store);
-    controller
-        .watches(api::<Ingress>(&client, ns), watcher::Config::default(), move |ingress: Ingress| {
-            candidates_naming(&for_ingress, &ingress, Related::Ingress)
-        })
-        .watches(api::<Service>(&client, ns), watcher::Config::default(), move |service: Service| {
-            candidates_naming(&for_service, &service, Related::Service)
-        })
-        .watches(api::<Deployment>(&client, ns), watcher::Config::default(), move |stable: Deployment| {
-            candidates_naming(&for_stable, &stable, Related::Stable)
-        })
-        .shutdown_on_signal()
-        .run(reconcile::reconcile, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "controller event");
+async fn run_controllers(
+    client: &Client,
+    scopes: &[Option<String>],
+    context: &Arc<Context>,
+    stopping: &watch::Receiver<bool>,
+) {
+    let controllers = scopes.iter().map(|namespace| {
+        controller::run(client.clone(), namespace.clone(), context.clone(), stopped(stopping.clone()))
+    });
+    futures::future::join_all(controllers).await;
+}
+
+/// A flag set on SIGTERM or SIGINT.
+fn stop_on_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-        })
-        .await;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+        tracing::info!("signal received: stopping");
+        let _ = tx.send(true);
+    });
+    rx
 }
 
-fn error_policy(_: Arc<Deployment>, error: &Error, _: Arc<Context>) -> Action {
-    tracing::warn!(error = %error, kind = error.label(), "reconcile failed; retrying");
-    Action::requeue(if error.is_conflict() { Duration::from_secs(1) } else { Duration::from_secs(10) })
-}
-
-#[derive(Clone, Copy)]
-enum Related {
-    Ingress,
-    Service,
-    Stable,
-}
-
-/// The candidates (in the controller's cache) whose rollout names `object`, or own it.
-fn candidates_naming<K: Resource>(
-    store: &Store<Deployment>,
-    object: &K,
-    related: Related,
-) -> Vec<ObjectRef<Deployment>> {
-    let (name, namespace) = (object.meta().name.clone().unwrap_or_default(), object.meta().namespace.clone());
-    let owners: Vec<String> = object.meta().owner_references.iter().flatten().map(|o| o.uid.clone()).collect();
-    store
-        .state()
-        .iter()
-        .filter(|d| d.namespace() == namespace && spec::is_opted_in(d.annotations()))
-        .filter(|d| d.uid().is_some_and(|uid| owners.contains(&uid)) || names(d, related, &name))
-        .map(|d| ObjectRef::from_obj(d.as_ref()))
-        .collect()
-}
-
-fn names(candidate: &Deployment, related: Related, name: &str) -> bool {
-    let Ok(spec) = spec::parse(&candidate.name_any(), candidate.annotations()) else { return false };
-    match (&spec.strategy, related) {
-        (Strategy::Canary(c), Related::Ingress) => c.ingress == name || canary_ingress_name(&c.ingress) == name,
-        (Strategy::Canary(c), Related::Service) => c.canary_service == name,
-        (Strategy::Canary(c), Related::Stable) => c.stable == name,
-        (Strategy::BlueGreen(bg), Related::Service) => bg.service == name,
-        (Strategy::BlueGreen(_), _) => false,
-    }
+/// Resolves once `stopping` is set.
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|s| *s).await;
 }
 
 /// `serin run`'s entry from the CLI: a multi-threaded runtime around [`run`].

@@ -11,7 +11,7 @@
 //! a restart never loses a decision, flips twice or jumps a weight.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Patch, PatchParams};
@@ -22,7 +22,7 @@ use tracing::Instrument;
 use crate::engine::{self, Analysis};
 use crate::k8s::events::{self, Notice};
 use crate::k8s::objects::{self, revision, target_of};
-use crate::k8s::record::{self, Record};
+use crate::k8s::record::{self, Record, Work};
 use crate::k8s::{FINALIZER, K8sError, api_error, workload};
 use crate::rollout::{Inputs, Phase};
 use crate::spec::{self, RolloutSpec};
@@ -30,7 +30,7 @@ use crate::spec::{self, RolloutSpec};
 use super::context::{Apis, Context, Error};
 use super::execute::Executor;
 use super::resolve::{World, resolve};
-use super::{plan, release, run_start};
+use super::{command, plan, release, run_start};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
@@ -43,8 +43,10 @@ pub async fn reconcile(object: Arc<Deployment>, ctx: Arc<Context>) -> Result<con
         return Ok(controller::Action::await_change());
     }
     let (namespace, name) = (object.namespace().unwrap_or_default(), object.name_any());
-    let span = tracing::info_span!("rollout", namespace = %namespace, name = %name);
-    async {
+    // Every line of this rollout carries these; `revision` is filled in once read.
+    let span = tracing::info_span!("rollout", namespace = %namespace, name = %name, revision = tracing::field::Empty);
+    let started = Instant::now();
+    let result = async {
         let mut attempt = 1;
         loop {
             let reconciler = Reconciler { ctx: &ctx, apis: ctx.apis(&namespace), name: &name };
@@ -64,7 +66,9 @@ pub async fn reconcile(object: Arc<Deployment>, ctx: Arc<Context>) -> Result<con
         }
     }
     .instrument(span)
-    .await
+    .await;
+    ctx.metrics.reconciled(started.elapsed(), result.as_ref().err().map(Error::label));
+    result
 }
 
 /// Deployments serin has anything to do with: opted in, or carrying its state or finalizer.
@@ -84,6 +88,7 @@ impl Reconciler<'_> {
     async fn run(&self) -> Result<controller::Action, K8sError> {
         let found = self.apis.deployments.get_opt(self.name).await.map_err(api_error("reading the candidate"))?;
         let Some(mut candidate) = found else { return Ok(controller::Action::await_change()) };
+        tracing::Span::current().record("revision", revision(&candidate));
         let now = SystemTime::now();
         let stored = Record::read(candidate.annotations()).unwrap_or_else(|problem| {
             tracing::warn!(%problem, "ignoring an unreadable status");
@@ -112,6 +117,7 @@ impl Reconciler<'_> {
             Err(e) => return self.invalid(&mut candidate, stored, vec![e.to_string()], now).await,
         };
         let dry_run = spec.dry_run || self.ctx.dry_run;
+        let requested = command::Requested::find(candidate.annotations());
         let mut notices = Vec::new();
         let started = run_start::next_run(&self.apis, &candidate, &spec, &world, stored.as_ref(), now, dry_run).await?;
         let mut record = match (started, stored.clone()) {
@@ -120,16 +126,33 @@ impl Reconciler<'_> {
                 record
             }
             (None, Some(record)) if record.state.phase != Phase::Invalid => record,
-            (None, _) => return Ok(controller::Action::await_change()),
+            (None, _) => {
+                if requested.is_some() {
+                    self.reject_command(&mut candidate).await?;
+                }
+                return Ok(controller::Action::await_change());
+            }
         };
         if !record.invalid.is_empty() {
             record.invalid.clear();
             notices.push(Notice::normal("ConfigurationValid", "the configuration is valid again: resuming"));
         }
-        if record.pending.is_empty() {
-            self.step(&mut record, &mut notices, &candidate, &spec, &analysis, &world, now).await;
+        // A command waits for the work already decided; it then replaces this step.
+        let consume_command = requested.is_some() && record.pending.is_empty();
+        match requested.filter(|_| consume_command) {
+            Some(requested) => {
+                let inputs = inputs(&candidate, &world, &record, now);
+                notices.extend(command::apply(&requested, &mut record, &spec, &inputs));
+                if !record.dry_run {
+                    self.ctx.metrics.decided(record.pending.iter().filter_map(Work::action));
+                }
+            }
+            None if record.pending.is_empty() => {
+                self.step(&mut record, &mut notices, &candidate, &spec, &analysis, &world, now).await;
+            }
+            None => {}
         }
-        self.save(&mut candidate, stored.as_ref(), &record).await?;
+        self.save_consuming(&mut candidate, stored.as_ref(), &record, consume_command).await?;
         self.publish(&candidate, &notices).await;
 
         let written = record.clone();
@@ -177,11 +200,15 @@ impl Reconciler<'_> {
         let inputs = inputs(candidate, world, record, at);
         let decision = engine::decide(&record.state, spec, analysis, observation.as_ref(), &inputs, &self.ctx.judge);
         if let Some(judgement) = &decision.judgement {
+            self.ctx.metrics.judged(judgement);
             for m in &judgement.metrics {
-                tracing::info!(metric = %m.metric, verdict = ?m.verdict, revision = %record.state.revision, "{}", m.reason);
+                tracing::info!(metric = %m.metric, verdict = m.verdict.as_str(), "{}", m.reason);
             }
         }
         let transition = decision.transition;
+        if !record.dry_run {
+            self.ctx.metrics.decided(&transition.actions);
+        }
         notices.extend(events::notices(&record.state, &transition.next, &transition.actions, record.dry_run));
         record.pending = plan::work_for(spec, &record.state, &transition.next, &transition.actions);
         record.state = transition.next;
@@ -210,15 +237,30 @@ impl Reconciler<'_> {
         before: Option<&Record>,
         record: &Record,
     ) -> Result<(), K8sError> {
+        self.save_consuming(candidate, before, record, false).await
+    }
+
+    /// [`Self::save`], also removing `serin.io/command` when `consume_command`: the command
+    /// and the decision it made are written together, or not at all.
+    async fn save_consuming(
+        &self,
+        candidate: &mut Deployment,
+        before: Option<&Record>,
+        record: &Record,
+        consume_command: bool,
+    ) -> Result<(), K8sError> {
         let hold = plan::holds_finalizer(record);
         let has = candidate.finalizers().iter().any(|f| f == FINALIZER);
         let unchanged = before.is_some_and(|b| !record.differs_from(b));
-        if unchanged && hold == has {
+        if unchanged && hold == has && !consume_command {
             return Ok(());
         }
         let mut body = record::patch_body(record, &candidate.resource_version().unwrap_or_default());
         if hold != has {
             body["metadata"]["finalizers"] = finalizers(candidate, hold).into();
+        }
+        if consume_command {
+            body["metadata"]["annotations"][command::key()] = serde_json::Value::Null;
         }
         *candidate = self.patch_candidate(&body, "writing serin.io/status").await?;
         Ok(())
@@ -243,6 +285,17 @@ impl Reconciler<'_> {
             }
             self.ctx.events.publish(&reference, notice).await;
         }
+    }
+
+    /// A command with no run to apply to: removed, with a Warning saying so.
+    async fn reject_command(&self, candidate: &mut Deployment) -> Result<(), K8sError> {
+        let body = serde_json::json!({"metadata": {
+            "resourceVersion": candidate.resource_version(),
+            "annotations": {command::key(): null}}});
+        *candidate = self.patch_candidate(&body, "removing serin.io/command").await?;
+        let note = "serin.io/command ignored: no rollout in flight";
+        self.publish(candidate, &[Notice::warning("CommandRejected", note)]).await;
+        Ok(())
     }
 
     /// Reports bad configuration once (Event + status) and changes no traffic.

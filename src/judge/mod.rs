@@ -84,6 +84,18 @@ pub enum Verdict {
     Error,
 }
 
+impl Verdict {
+    /// The verdict's name, as serialised (`pass`, `fail`, `inconclusive`, `error`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Error => "error",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricVerdict {
     pub metric: String,

@@ -19,7 +19,7 @@ pub mod smoke;
 pub mod workload;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::{Resource, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 
 /// Label on every object serin creates; objects without it are never modified by serin.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "serin");
@@ -43,7 +43,7 @@ pub enum K8sError {
 impl K8sError {
     /// A stale write: re-read and try again.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, K8sError::Api { source: kube::Error::Api(status), .. } if status.code == 409)
+        matches!(self, K8sError::Api { source, .. } if is_conflict_error(source))
     }
 
     /// A short name for logs and metrics.
@@ -62,9 +62,26 @@ pub fn api_error(what: impl Into<String>) -> impl FnOnce(kube::Error) -> K8sErro
     move |source| K8sError::Api { what, source }
 }
 
+/// True for a 409 from the API server: a stale resourceVersion (or the object exists).
+pub fn is_conflict_error(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 409)
+}
+
 /// True for a 404 from the API server.
 pub fn is_not_found(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 404)
+}
+
+/// An API handle for one namespace, or for all (`None`).
+pub fn scoped_api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
 }
 
 /// An owner reference to `owner`, so what serin creates for a candidate goes with it.

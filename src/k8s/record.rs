@@ -32,6 +32,16 @@ pub enum Work {
     Release,
 }
 
+impl Work {
+    /// The state machine's action, when the work is one.
+    pub fn action(&self) -> Option<&Action> {
+        match self {
+            Work::Act(action) => Some(action),
+            _ => None,
+        }
+    }
+}
+
 /// Result of the blue-green smoke checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmokeResult {
@@ -147,7 +157,7 @@ pub fn patch_body(record: &Record, resource_version: &str) -> serde_json::Value 
 /// A merge patch removing everything serin wrote.
 pub fn clear_body(resource_version: &str) -> serde_json::Value {
     let annotations: serde_json::Map<String, serde_json::Value> =
-        ["phase", "weight", "status"].iter().map(|k| (serin_key(k), serde_json::Value::Null)).collect();
+        ["phase", "weight", "status", "command"].iter().map(|k| (serin_key(k), serde_json::Value::Null)).collect();
     json!({"metadata": {"resourceVersion": resource_version, "annotations": annotations}})
 }
 

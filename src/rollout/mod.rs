@@ -15,6 +15,7 @@
 pub mod action;
 mod bluegreen;
 mod canary;
+pub mod command;
 pub mod state;
 mod transition;
 mod verdicts;

@@ -24,7 +24,8 @@ pub const CANARY: &[&str] = &[
 pub const BLUE_GREEN: &[&str] = &["service", "slot-label", "smoke", "observe", "keep-previous"];
 
 /// Keys serin writes on the candidate itself: never an error, never read as configuration.
-pub const WRITTEN: &[&str] = &["phase", "weight", "status"];
+/// `command` is written by serin's API (promote, abort) and consumed by the reconciler.
+pub const WRITTEN: &[&str] = &["phase", "weight", "status", "command"];
 
 /// Prefix (after `serin.io/`) of template arguments.
 pub const ARG_PREFIX: &str = "arg.";

@@ -57,7 +57,8 @@ impl Catalog {
 
     /// Loads every `*.yaml`/`*.yml` of `dir` on top of the current templates (same name =
     /// override). Two files of `dir` defining the same name is an error: which one wins
-    /// would depend on the directory order.
+    /// would depend on the directory order. A `kustomization.yaml` is not a template: the
+    /// shipped directory has one that turns it into the ConfigMap `deploy/` mounts.
     pub fn with_dir(mut self, dir: &Path) -> Result<Catalog, TemplateError> {
         let io = |source| TemplateError::Io { path: dir.display().to_string(), source };
         let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -65,6 +66,7 @@ impl Catalog {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .filter(|p| p.file_stem().is_none_or(|stem| stem != "kustomization"))
             .collect();
         files.sort();
         let mut from_dir: BTreeMap<String, String> = BTreeMap::new();
@@ -125,6 +127,7 @@ mod tests {
         let own = BUILTIN_SOURCES[0].1.replace("name: nginx-canary", "name: mine");
         std::fs::write(dir.path().join("mine.yml"), &own).unwrap();
         std::fs::write(dir.path().join("notes.txt"), "not a template").unwrap();
+        std::fs::write(dir.path().join("kustomization.yaml"), "configMapGenerator: []\n").unwrap();
         let catalog = Catalog::builtin().with_dir(dir.path()).unwrap();
         assert!(catalog.contains("mine") && catalog.contains("nginx-canary"));
 

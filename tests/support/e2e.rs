@@ -121,10 +121,37 @@ impl Rig {
 
     /// Starts the daemon against another Prometheus URL and with extra arguments.
     pub fn start_daemon_with(&mut self, prometheus: &str, extra: &[&str]) {
+        self.daemon = Some(self.spawn_daemon(prometheus, extra, &[]));
+    }
+
+    /// (Re)starts the rig's daemon with extra arguments and environment variables.
+    pub fn restart_daemon_env(&mut self, extra: &[&str], env: &[(&str, &str)]) {
+        self.kill_daemon();
+        let url = self.prometheus.url().to_string();
+        self.daemon = Some(self.spawn_daemon(&url, extra, env));
+    }
+
+    /// Another daemon on the rig's objects, beside the rig's own, logging to `log_name`.
+    pub fn spawn_daemon(&self, prometheus: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        self.spawn_daemon_logging(prometheus, extra, env, "serin.log")
+    }
+
+    pub fn spawn_daemon_logging(
+        &self,
+        prometheus: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        log_name: &str,
+    ) -> Daemon {
         let mut args: Vec<&str> = self.daemon_args.iter().map(String::as_str).collect();
         args.extend_from_slice(extra);
-        let log = self.dir.path().join("serin.log");
-        self.daemon = Some(Daemon::start(&self.dir.path().join("kubeconfig"), prometheus, &args, &log));
+        let log = self.dir.path().join(log_name);
+        Daemon::start_with_env(&self.dir.path().join("kubeconfig"), prometheus, &args, &log, env)
+    }
+
+    /// The HTTP address of the rig's daemon.
+    pub fn http_addr(&mut self) -> std::net::SocketAddr {
+        self.daemon.as_mut().expect("a running daemon").http_addr()
     }
 
     pub fn kill_daemon(&mut self) {

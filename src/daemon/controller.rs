@@ -1,0 +1,98 @@
+//! The kube-runtime [`Controller`] over candidate Deployments: what triggers a reconcile.
+//!
+//! Changes to the objects a rollout names (its Ingresses, Services, stable Deployment)
+//! re-trigger the candidate's reconcile, and every reconcile asks to be requeued at the
+//! rollout's next analysis tick: timing comes from requeues, not from one ticker per
+//! rollout. kube-runtime never reconciles one object twice at once, which is the
+//! per-rollout serialisation the state needs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+
+use crate::k8s::router::nginx::canary_ingress_name;
+use crate::k8s::scoped_api;
+use crate::spec::{self, Strategy};
+
+use super::context::{Context, Error};
+use super::reconcile;
+
+/// Runs the controller of one namespace (`None`: all) until `stop` resolves.
+pub async fn run(
+    client: Client,
+    namespace: Option<String>,
+    context: Arc<Context>,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ns = namespace.as_deref();
+    let controller = Controller::new(scoped_api::<Deployment>(&client, ns), watcher::Config::default());
+    let store = controller.store();
+    let (for_ingress, for_service, for_stable) = (store.clone(), store.clone(), store);
+    controller
+        .watches(scoped_api::<Ingress>(&client, ns), watcher::Config::default(), move |ingress: Ingress| {
+            candidates_naming(&for_ingress, &ingress, Related::Ingress)
+        })
+        .watches(scoped_api::<Service>(&client, ns), watcher::Config::default(), move |service: Service| {
+            candidates_naming(&for_service, &service, Related::Service)
+        })
+        .watches(scoped_api::<Deployment>(&client, ns), watcher::Config::default(), move |stable: Deployment| {
+            candidates_naming(&for_stable, &stable, Related::Stable)
+        })
+        .graceful_shutdown_on(stop)
+        .run(reconcile::reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+}
+
+fn error_policy(candidate: Arc<Deployment>, error: &Error, _: Arc<Context>) -> Action {
+    let (namespace, name) = (candidate.namespace().unwrap_or_default(), candidate.name_any());
+    tracing::warn!(namespace, name, error = %error, kind = error.label(), "reconcile failed; retrying");
+    Action::requeue(if error.is_conflict() { Duration::from_secs(1) } else { Duration::from_secs(10) })
+}
+
+#[derive(Clone, Copy)]
+enum Related {
+    Ingress,
+    Service,
+    Stable,
+}
+
+/// The candidates (in the controller's cache) whose rollout names `object`, or own it.
+fn candidates_naming<K: Resource>(
+    store: &Store<Deployment>,
+    object: &K,
+    related: Related,
+) -> Vec<ObjectRef<Deployment>> {
+    let (name, namespace) = (object.meta().name.clone().unwrap_or_default(), object.meta().namespace.clone());
+    let owners: Vec<String> = object.meta().owner_references.iter().flatten().map(|o| o.uid.clone()).collect();
+    store
+        .state()
+        .iter()
+        .filter(|d| d.namespace() == namespace && spec::is_opted_in(d.annotations()))
+        .filter(|d| d.uid().is_some_and(|uid| owners.contains(&uid)) || names(d, related, &name))
+        .map(|d| ObjectRef::from_obj(d.as_ref()))
+        .collect()
+}
+
+fn names(candidate: &Deployment, related: Related, name: &str) -> bool {
+    let Ok(spec) = spec::parse(&candidate.name_any(), candidate.annotations()) else { return false };
+    match (&spec.strategy, related) {
+        (Strategy::Canary(c), Related::Ingress) => c.ingress == name || canary_ingress_name(&c.ingress) == name,
+        (Strategy::Canary(c), Related::Service) => c.canary_service == name,
+        (Strategy::Canary(c), Related::Stable) => c.stable == name,
+        (Strategy::BlueGreen(bg), Related::Service) => bg.service == name,
+        (Strategy::BlueGreen(_), _) => false,
+    }
+}

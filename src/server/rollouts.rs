@@ -1,0 +1,241 @@
+//! The rollouts as the API, the page and the metrics show them, read from the candidates'
+//! annotations (`serin.io/*`) in a metadata-only cache: every replica answers reads
+//! without asking the API server, leader or not.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, Store, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use serde::Serialize;
+
+use crate::judge::{MetricVerdict, Verdict};
+use crate::k8s::objects::serin_key;
+use crate::k8s::record::Record;
+use crate::k8s::scoped_api;
+use crate::rollout::Phase;
+use crate::spec;
+use crate::telemetry::metrics::RolloutGauge;
+
+pub type CandidateMeta = PartialObjectMeta<Deployment>;
+
+/// The metadata caches of the namespaces serin watches.
+#[derive(Clone, Default)]
+pub struct RolloutIndex {
+    stores: Vec<Store<CandidateMeta>>,
+}
+
+impl RolloutIndex {
+    pub fn new(stores: Vec<Store<CandidateMeta>>) -> RolloutIndex {
+        RolloutIndex { stores }
+    }
+
+    /// Starts a metadata-only watch of the Deployments of each scope (`None`: all
+    /// namespaces). Only `serin.io/*` annotations are kept: the cache stays small however
+    /// many Deployments the cluster has. The future resolves once every cache has synced.
+    pub fn watch(
+        client: &Client,
+        scopes: &[Option<String>],
+    ) -> (RolloutIndex, impl Future<Output = ()> + Send + use<>) {
+        let stores: Vec<Store<CandidateMeta>> = scopes
+            .iter()
+            .map(|namespace| {
+                // An Api of PartialObjectMeta asks for metadata only.
+                let api = scoped_api::<CandidateMeta>(client, namespace.as_deref());
+                let (reader, writer) = reflector::store();
+                let stream =
+                    watcher(api, watcher::Config::default()).default_backoff().modify(keep_only_serin_metadata);
+                tokio::spawn(reflector(writer, stream).for_each(|_| std::future::ready(())));
+                reader
+            })
+            .collect();
+        let waiting = stores.clone();
+        let synced = async move {
+            for store in waiting {
+                let _ = store.wait_until_ready().await;
+            }
+        };
+        (RolloutIndex { stores }, synced)
+    }
+
+    /// Every opted-in Deployment, sorted by namespace and name.
+    pub fn all(&self) -> Vec<RolloutView> {
+        let mut views: Vec<RolloutView> = self
+            .stores
+            .iter()
+            .flat_map(|store| store.state())
+            .filter_map(|meta| RolloutView::from_annotations(&meta.namespace()?, &meta.name_any(), meta.annotations()))
+            .collect();
+        views.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        views
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Option<RolloutView> {
+        self.all().into_iter().find(|v| v.namespace == namespace && v.name == name)
+    }
+}
+
+fn keep_only_serin_metadata(meta: &mut CandidateMeta) {
+    meta.metadata.managed_fields = None;
+    if let Some(annotations) = meta.metadata.annotations.as_mut() {
+        annotations.retain(|key, _| key.starts_with(spec::PREFIX));
+    }
+    meta.metadata.labels = None;
+}
+
+/// One rollout: what it is configured to do and where it is.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutView {
+    pub namespace: String,
+    pub name: String,
+    /// `canary` or `blue-green` (as annotated, even when invalid).
+    pub strategy: String,
+    /// `None` until serin has written a status.
+    pub phase: Option<Phase>,
+    pub weight: Option<u8>,
+    pub revision: Option<String>,
+    pub reason: Option<String>,
+    pub trigger: Option<String>,
+    /// The `serin.io/*` configuration annotations (not serin's own writes).
+    pub config: BTreeMap<String, String>,
+    /// A command written through the API and not yet applied by the leader.
+    pub pending_command: Option<String>,
+    #[serde(skip)]
+    pub record: Option<Record>,
+}
+
+/// The list entry: no evidence, one line per metric.
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub strategy: &'a str,
+    pub phase: Option<Phase>,
+    pub weight: Option<u8>,
+    pub revision: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub verdicts: Vec<VerdictLine<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerdictLine<'a> {
+    pub metric: &'a str,
+    pub verdict: Verdict,
+    pub reason: &'a str,
+}
+
+impl RolloutView {
+    /// `None` for a Deployment that is not opted in.
+    pub fn from_annotations(
+        namespace: &str,
+        name: &str,
+        annotations: &BTreeMap<String, String>,
+    ) -> Option<RolloutView> {
+        let strategy = annotations.get(&serin_key("strategy"))?.clone();
+        // An unreadable status shows as no status; the reconciler reports it.
+        let record = Record::read(annotations).ok().flatten();
+        let written = ["phase", "weight", "status", "command"].map(serin_key);
+        let config = annotations
+            .iter()
+            .filter(|(k, _)| k.starts_with(spec::PREFIX) && !written.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Some(RolloutView {
+            namespace: namespace.into(),
+            name: name.into(),
+            phase: record.as_ref().map(Record::phase),
+            weight: record.as_ref().map(|r| r.state.weight),
+            revision: record.as_ref().map(|r| r.state.revision.clone()),
+            reason: record.as_ref().map(|r| invalid_or(r, &r.state.reason)),
+            trigger: record.as_ref().and_then(|r| r.state.trigger.clone()),
+            pending_command: annotations.get(&serin_key("command")).cloned(),
+            strategy,
+            config,
+            record,
+        })
+    }
+
+    pub fn verdicts(&self) -> &[MetricVerdict] {
+        self.record.as_ref().map(|r| r.state.last_verdicts.as_slice()).unwrap_or_default()
+    }
+
+    pub fn summary(&self) -> Summary<'_> {
+        Summary {
+            namespace: &self.namespace,
+            name: &self.name,
+            strategy: &self.strategy,
+            phase: self.phase,
+            weight: self.weight,
+            revision: self.revision.as_deref(),
+            reason: self.reason.as_deref(),
+            verdicts: self
+                .verdicts()
+                .iter()
+                .map(|m| VerdictLine { metric: &m.metric, verdict: m.verdict, reason: &m.reason })
+                .collect(),
+        }
+    }
+
+    /// The detail: the summary's fields plus the whole status (verdicts with evidence,
+    /// trigger counters, pending work) and the configuration.
+    pub fn detail(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("a view always serialises");
+        value["status"] = serde_json::to_value(&self.record).expect("a record always serialises");
+        value
+    }
+
+    /// What the per-rollout gauges need; `None` before serin wrote a status.
+    pub fn gauge(&self) -> Option<RolloutGauge<'_>> {
+        Some(RolloutGauge {
+            namespace: &self.namespace,
+            name: &self.name,
+            phase: self.phase?,
+            canary_weight: (self.strategy == "canary").then_some(self.weight?),
+        })
+    }
+}
+
+fn invalid_or(record: &Record, reason: &str) -> String {
+    if record.invalid.is_empty() {
+        reason.to_string()
+    } else {
+        format!("invalid configuration: {}", record.invalid.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::rollout::RolloutState;
+
+    #[test]
+    fn a_view_shows_config_and_status_but_not_serins_own_annotations() {
+        let mut record = Record::new(RolloutState::new("abc", SystemTime::now()));
+        record.state.phase = Phase::Progressing;
+        record.state.weight = 25;
+        let mut annotations = record.annotations();
+        annotations.insert("serin.io/strategy".into(), "canary".into());
+        annotations.insert("serin.io/steps".into(), "10,25,50,100".into());
+        annotations.insert("kubectl.kubernetes.io/last-applied-configuration".into(), "{}".into());
+        let view = RolloutView::from_annotations("production", "sark-canary", &annotations).unwrap();
+        assert_eq!((view.phase, view.weight), (Some(Phase::Progressing), Some(25)));
+        assert_eq!(view.config.keys().collect::<Vec<_>>(), ["serin.io/steps", "serin.io/strategy"]);
+        let gauge = view.gauge().unwrap();
+        assert_eq!(gauge.canary_weight, Some(25));
+        assert_eq!(view.detail()["status"]["revision"], "abc");
+    }
+
+    #[test]
+    fn deployments_without_a_strategy_are_not_rollouts() {
+        let annotations = BTreeMap::from([("serin.io/steps".to_string(), "10".to_string())]);
+        assert!(RolloutView::from_annotations("ns", "web", &annotations).is_none());
+        let fresh = BTreeMap::from([("serin.io/strategy".to_string(), "blue-green".to_string())]);
+        let view = RolloutView::from_annotations("ns", "web", &fresh).unwrap();
+        assert!(view.phase.is_none() && view.gauge().is_none());
+    }
+}

@@ -9,8 +9,12 @@ mod daemon;
 mod e2e;
 #[path = "support/fake_apiserver/mod.rs"]
 mod fake_apiserver;
+#[path = "support/manifests.rs"]
+mod manifests;
 #[path = "support/prometheus.rs"]
 mod prometheus;
+#[path = "support/rbac.rs"]
+mod rbac;
 #[path = "support/traffic.rs"]
 mod traffic;
 
@@ -88,6 +92,14 @@ fn a_healthy_green_is_flipped_to_and_blue_is_scaled_down_after_keep_previous() {
     for reason in ["RolloutStarted", "SmokeChecksPassed", "SelectorFlipped", "Succeeded", "PreviousSlotScaledDown"] {
         rig.wait_for_event("sark-green", reason);
     }
+    // Smoke checks, flip, scale-down: all granted by the RBAC deploy/ ships.
+    let rules = rbac::from_rendered(&manifests::render("deploy/base"));
+    let requests = rig.api.requests();
+    rbac::assert_all_allowed(
+        &rules,
+        requests.iter().map(|r| (r.method.as_str(), r.path.as_str(), r.query.as_str())),
+        "default",
+    );
 }
 
 #[test]

@@ -8,6 +8,8 @@
 #    as the `kubectl` script.
 #  - `kubernetes-validate` (PyPI): validates the rendered manifests against the Kubernetes
 #    JSON schemas. Its wheel ships the schemas, so it runs offline once installed.
+#  - `chromium` (Debian's package): tests/daemon_page.rs renders `GET /` in headless
+#    Chromium and keeps a screenshot.
 #
 # Idempotent and quiet: when everything is present it prints one line and changes nothing
 # (no apt-get update, no pip). Non-interactive: safe as root in CI with no stdin. Never
@@ -20,17 +22,17 @@ log() { printf 'install-test-deps: %s\n' "$*"; }
 fail() { log "error: $*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
-# Debian's prometheus package (prometheus + promtool). Runs in a subshell so that its
-# EXIT trap (restoring policy-rc.d) fires when the install is done.
-install_prometheus() (
+# Debian packages ($@), e.g. prometheus (prometheus + promtool) and chromium. Runs in a
+# subshell so that its EXIT trap (restoring policy-rc.d) fires when the install is done.
+install_apt() (
     if [ "$(id -u)" -ne 0 ]; then
         if have sudo && sudo -n true 2>/dev/null; then
-            log "not root: installing prometheus with sudo"
-            exec sudo -n sh "$0" --prometheus-only
+            log "not root: installing $* with sudo"
+            exec sudo -n sh "$0" --apt "$@"
         fi
-        fail "must run as root (or with passwordless sudo) to install the Debian package 'prometheus'"
+        fail "must run as root (or with passwordless sudo) to install the Debian packages: $*"
     fi
-    have apt-get || fail "apt-get not found; install Prometheus >= 2.39 (prometheus and promtool) from https://prometheus.io/download/ and put both on PATH"
+    have apt-get || fail "apt-get not found; install $* yourself (Prometheus >= 2.39 with promtool; Chromium) and put them on PATH"
 
     policy=/usr/sbin/policy-rc.d
     backup=""
@@ -56,8 +58,8 @@ install_prometheus() (
     export DEBIAN_FRONTEND=noninteractive
     log "apt-get update"
     apt-get update -q </dev/null
-    log "apt-get install prometheus"
-    apt-get install -y -q --no-install-recommends prometheus </dev/null
+    log "apt-get install $*"
+    apt-get install -y -q --no-install-recommends "$@" </dev/null
 )
 
 # `python3 -m pip install` of one PyPI package providing command $1. Quiet; no version
@@ -84,19 +86,24 @@ pip_install() {
     log "installed: $(command -v "$cmd")"
 }
 
-if [ "${1:-}" = "--prometheus-only" ]; then
-    install_prometheus
+if [ "${1:-}" = "--apt" ]; then
+    shift
+    install_apt "$@"
     exit 0
 fi
 
 changed=""
-if ! have prometheus || ! have promtool; then
-    log "missing: prometheus or promtool"
-    install_prometheus
-    for tool in prometheus promtool; do
-        have "$tool" || fail "$tool is still not on PATH after installing the package"
+packages=""
+have prometheus && have promtool || packages="prometheus"
+have chromium || packages="$packages chromium"
+if [ -n "$packages" ]; then
+    log "missing Debian packages:$packages"
+    # shellcheck disable=SC2086 # one word per package
+    install_apt $packages
+    for tool in prometheus promtool chromium; do
+        have "$tool" || fail "$tool is still not on PATH after installing the packages"
     done
-    log "installed: $(command -v prometheus) ($(prometheus --version 2>&1 | head -n 1)), $(command -v promtool)"
+    log "installed: $(command -v prometheus) ($(prometheus --version 2>&1 | head -n 1)), $(command -v promtool), $(command -v chromium)"
     changed=yes
 fi
 
@@ -111,5 +118,5 @@ if ! have kubernetes-validate; then
 fi
 
 if [ -z "$changed" ]; then
-    log "all present: prometheus, promtool, kubectl, kubernetes-validate"
+    log "all present: prometheus, promtool, chromium, kubectl, kubernetes-validate"
 fi

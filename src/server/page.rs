@@ -20,7 +20,7 @@ th{background:#eef1f5;font-weight:600;font-size:.8rem;text-transform:uppercase;l
 .bar{width:8rem;height:.6rem;background:#e5e8ee;border-radius:.3rem;overflow:hidden;margin-top:.2rem}
 .bar span{display:block;height:100%;background:#3b74d9}
 ul{margin:0;padding-left:1rem}li.pass{color:#146c2e}li.fail,li.error{color:#a50e0e}li.inconclusive{color:#7a5300}
-code{font-size:.8rem;color:#5b6475}.reason{max-width:32rem}.empty{padding:2rem;text-align:center;color:#5b6475}
+code{font-size:.8rem;color:#5b6475}.reason{max-width:18rem}.empty{padding:2rem;text-align:center;color:#5b6475}
 ";
 
 /// The page listing `rollouts`.
@@ -73,16 +73,31 @@ fn row(html: &mut String, r: &RolloutView) {
     html.push_str("<td><ul>");
     for m in r.verdicts() {
         let class = m.verdict.as_str();
+        // The reason starts with the metric's name, already shown in bold.
+        let reason = m.reason.strip_prefix(&format!("{}: ", m.metric)).unwrap_or(&m.reason);
         let _ = write!(
             html,
-            "<li class=\"{class}\"><strong>{}</strong>: {class} — {}</li>",
+            "<li class=\"{class}\"><strong>{}</strong> {class}: {}</li>",
             escape(&m.metric),
-            escape(&m.reason)
+            escape(reason)
         );
     }
     html.push_str("</ul></td>");
     let trigger = r.trigger.as_deref().map(|t| format!(" <code>trigger {}</code>", escape(t))).unwrap_or_default();
-    let _ = write!(html, "<td class=\"reason\">{}{trigger}</td></tr>", escape(r.reason.as_deref().unwrap_or("")));
+    // The full reason repeats every verdict; the cell shows its start, the tooltip all of it.
+    let reason = r.reason.as_deref().unwrap_or("");
+    let short = shortened(reason, WHY_CHARS);
+    let _ = write!(html, "<td class=\"reason\" title=\"{}\">{}{trigger}</td></tr>", escape(reason), escape(&short));
+}
+
+/// Characters of the reason shown in the "Why" column.
+const WHY_CHARS: usize = 160;
+
+fn shortened(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 /// Text into HTML: annotations are user input.

@@ -25,12 +25,12 @@ fn rbac_is_exactly_what_serin_uses() {
         &["get", "list", "watch", "create", "patch", "update", "delete"],
     ));
     expected.extend(cluster("", "pods", &["list"]));
-    expected.extend(cluster("events.k8s.io", "events", &["create", "patch"]));
+    expected.extend(cluster("events.k8s.io", "events", &["create"]));
     let lease = |verb: &str, name: &str| {
         (NAMESPACE.into(), "coordination.k8s.io".into(), "leases".into(), verb.into(), name.into())
     };
     expected.insert(lease("create", "*"));
-    expected.extend(["get", "update", "patch"].map(|v| lease(v, "serin-leader")));
+    expected.extend(["get", "update"].map(|v| lease(v, "serin-leader")));
     assert_eq!(rules.flattened(), expected);
     for dir in ["deploy/overlays/dev", "deploy/overlays/prod"] {
         assert_eq!(rbac::from_rendered(&render(dir)).flattened(), expected, "{dir} keeps the base's RBAC");
@@ -77,6 +77,8 @@ fn rbac_allows_every_request_serin_makes_and_nothing_else() {
         ("GET", "/apis/coordination.k8s.io/v1/namespaces/serin-system/leases"),
         ("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"),
         ("PATCH", "/apis/coordination.k8s.io/v1/namespaces/production/leases/serin-leader"),
+        ("PATCH", "/apis/coordination.k8s.io/v1/namespaces/serin-system/leases/serin-leader"),
+        ("PATCH", "/apis/events.k8s.io/v1/namespaces/production/events/sark-canary.1"),
     ];
     for (method, path) in forbidden {
         let request = rbac::request_of(method, path, "").unwrap();

@@ -58,7 +58,8 @@ pub async fn run(
 
 fn error_policy(candidate: Arc<Deployment>, error: &Error, _: Arc<Context>) -> Action {
     let (namespace, name) = (candidate.namespace().unwrap_or_default(), candidate.name_any());
-    tracing::warn!(namespace, name, error = %error, kind = error.label(), "reconcile failed; retrying");
+    let revision = crate::k8s::objects::revision(&candidate);
+    tracing::warn!(namespace, name, revision, error = %error, kind = error.label(), "reconcile failed; retrying");
     Action::requeue(if error.is_conflict() { Duration::from_secs(1) } else { Duration::from_secs(10) })
 }
 

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -25,6 +25,11 @@ use crate::spec::{self, Strategy};
 use super::context::{Context, Error};
 use super::reconcile;
 
+/// Reconciles running at once. kube's client speaks HTTP/1.1 and keeps every connection it
+/// opened, so unbounded concurrency at startup (one reconcile per candidate, all at once)
+/// left ~1,500 idle connections and doubled the daemon's memory with 1,000 rollouts.
+const MAX_CONCURRENT_RECONCILES: u16 = 16;
+
 /// Runs the controller of one namespace (`None`: all) until `stop` resolves.
 pub async fn run(
     client: Client,
@@ -33,7 +38,8 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = namespace.as_deref();
-    let controller = Controller::new(scoped_api::<Deployment>(&client, ns), watcher::Config::default());
+    let controller = Controller::new(scoped_api::<Deployment>(&client, ns), watcher::Config::default())
+        .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES));
     let store = controller.store();
     let (for_ingress, for_service, for_stable) = (store.clone(), store.clone(), store);
     controller
@@ -76,13 +82,16 @@ fn candidates_naming<K: Resource>(
     object: &K,
     related: Related,
 ) -> Vec<ObjectRef<Deployment>> {
-    let (name, namespace) = (object.meta().name.clone().unwrap_or_default(), object.meta().namespace.clone());
-    let owners: Vec<String> = object.meta().owner_references.iter().flatten().map(|o| o.uid.clone()).collect();
+    // Called for every watch event of every Ingress, Service and Deployment, over every
+    // cached Deployment: compare borrowed strings, cheapest test first.
+    let meta = object.meta();
+    let (name, namespace) = (meta.name.as_deref().unwrap_or_default(), meta.namespace.as_deref());
+    let owners: Vec<&str> = meta.owner_references.iter().flatten().map(|o| o.uid.as_str()).collect();
     store
         .state()
         .iter()
-        .filter(|d| d.namespace() == namespace && spec::is_opted_in(d.annotations()))
-        .filter(|d| d.uid().is_some_and(|uid| owners.contains(&uid)) || names(d, related, &name))
+        .filter(|d| d.meta().namespace.as_deref() == namespace && spec::is_opted_in(d.annotations()))
+        .filter(|d| d.meta().uid.as_deref().is_some_and(|uid| owners.contains(&uid)) || names(d, related, name))
         .map(|d| ObjectRef::from_obj(d.as_ref()))
         .collect()
 }

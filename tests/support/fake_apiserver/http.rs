@@ -83,6 +83,7 @@ async fn dispatch(
         body: recorded_body(&body, content_type.as_deref()),
         content_type,
         status: response.status().as_u16(),
+        at: std::time::Instant::now(),
     };
     if shared.log {
         let query = if recorded.query.is_empty() { String::new() } else { format!("?{}", recorded.query) };

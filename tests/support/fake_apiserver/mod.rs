@@ -62,10 +62,12 @@ pub struct RecordedRequest {
     /// The body as JSON (YAML for server-side apply), None when empty or not parseable.
     pub body: Option<Value>,
     pub status: u16,
+    /// When the answer was ready (a write is committed by then).
+    pub at: Instant,
 }
 
 /// How the simulated controller treats one Deployment.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct DeploymentBehaviour {
     /// Pods exist and run but never become Ready: the Deployment stays Available=False.
     pub never_ready: bool,
@@ -236,6 +238,18 @@ impl FakeApiServer {
     /// Every HTTP request served so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.requests).clone()
+    }
+
+    /// How many HTTP requests have been served so far.
+    pub fn request_count(&self) -> usize {
+        lock(&self.shared.requests).len()
+    }
+
+    /// The requests served after the first `from` (cheaper than `requests()` when many
+    /// thousands have been served and only the latest matter).
+    pub fn requests_since(&self, from: usize) -> Vec<RecordedRequest> {
+        let requests = lock(&self.shared.requests);
+        requests.get(from..).map(<[RecordedRequest]>::to_vec).unwrap_or_default()
     }
 
     /// Polls `check` every 50 ms until it holds; panics naming `what` after `timeout`.

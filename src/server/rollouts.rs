@@ -137,10 +137,10 @@ impl RolloutView {
         let strategy = annotations.get(&serin_key("strategy"))?.clone();
         // An unreadable status shows as no status; the reconciler reports it.
         let record = Record::read(annotations).ok().flatten();
-        let written = ["phase", "weight", "status", "command"].map(serin_key);
+        let written = |key: &str| key.strip_prefix(spec::PREFIX).is_some_and(|k| spec::keys::WRITTEN.contains(&k));
         let config = annotations
             .iter()
-            .filter(|(k, _)| k.starts_with(spec::PREFIX) && !written.contains(k))
+            .filter(|(k, _)| k.starts_with(spec::PREFIX) && !written(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         Some(RolloutView {

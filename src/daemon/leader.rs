@@ -101,11 +101,7 @@ impl Elector {
                 "spec": self.claim(&now, 0),
             }))
             .expect("a valid Lease");
-            return match self.api.create(&PostParams::default(), &fresh).await {
-                Ok(_) => Ok(true),
-                Err(e) if crate::k8s::is_conflict_error(&e) => Ok(false),
-                Err(e) => Err(e),
-            };
+            return won(self.api.create(&PostParams::default(), &fresh).await);
         };
         let spec = lease.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
@@ -119,11 +115,7 @@ impl Elector {
             claim["acquireTime"] = serde_json::to_value(&spec.acquire_time).expect("a MicroTime serialises");
         }
         lease.spec = Some(serde_json::from_value(claim).expect("a valid LeaseSpec"));
-        match self.api.replace(LEASE_NAME, &PostParams::default(), &lease).await {
-            Ok(_) => Ok(true),
-            Err(e) if crate::k8s::is_conflict_error(&e) => Ok(false),
-            Err(e) => Err(e),
-        }
+        won(self.api.replace(LEASE_NAME, &PostParams::default(), &lease).await)
     }
 
     fn claim(&self, now: &str, transitions: i32) -> serde_json::Value {
@@ -164,6 +156,16 @@ impl Elector {
             Ok(_) => tracing::info!(lease = LEASE_NAME, "released the Lease"),
             Err(e) => tracing::warn!(error = %e, lease = LEASE_NAME, "could not release the Lease"),
         }
+    }
+}
+
+/// A write of the Lease: won (`true`), lost to another candidate's write (409: `false`),
+/// or failed.
+fn won(written: Result<Lease, kube::Error>) -> Result<bool, kube::Error> {
+    match written {
+        Ok(_) => Ok(true),
+        Err(e) if crate::k8s::is_conflict_error(&e) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{self, Store, reflector};
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde::Serialize;
@@ -73,8 +73,11 @@ impl RolloutIndex {
         views
     }
 
+    /// One rollout, reading only its own annotations.
     pub fn get(&self, namespace: &str, name: &str) -> Option<RolloutView> {
-        self.all().into_iter().find(|v| v.namespace == namespace && v.name == name)
+        let key = ObjectRef::new(name).within(namespace);
+        let meta = self.stores.iter().find_map(|store| store.get(&key))?;
+        RolloutView::from_annotations(namespace, name, meta.annotations())
     }
 }
 

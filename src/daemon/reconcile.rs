@@ -194,7 +194,10 @@ impl Reconciler<'_> {
         }
         let at = tick.unwrap_or(now);
         let observation = match tick {
-            Some(at) => Some(engine::observe(&self.ctx.source, analysis, at).await),
+            Some(at) => {
+                engine::prime(&mut record.state, &self.ctx.source, spec, analysis).await;
+                Some(engine::observe(&self.ctx.source, analysis, at).await)
+            }
             None => None,
         };
         let inputs = inputs(candidate, world, record, at);

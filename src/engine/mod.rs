@@ -11,12 +11,12 @@ mod variables;
 
 use std::time::SystemTime;
 
-pub use observe::{observe, reading_of_histogram, reading_of_ratio, reading_of_value};
+pub use observe::{HISTORY_INTERVALS, history, observe, reading_of_histogram, reading_of_ratio, reading_of_value};
 pub use variables::variables;
 
 use crate::judge::{self, Context, IntervalObservation, JudgeConfig, Judgement};
 use crate::rollout::{self, BlueGreenStage, Inputs, Phase, RolloutState, Transition};
-use crate::spec::{RolloutSpec, Strategy};
+use crate::spec::{RolloutSpec, Routing, Strategy};
 use crate::target::Target;
 use crate::template::{Catalog, RenderError, Template, TemplateError};
 
@@ -78,6 +78,21 @@ pub struct Decision {
     pub transition: Transition,
 }
 
+/// Before a run's first analysis: reads the baseline's history before the run started and
+/// folds it into the judge's dispersion estimates (`judge::prime`). Does nothing once done.
+pub async fn prime<S: crate::source::MetricSource>(
+    state: &mut RolloutState,
+    source: &S,
+    spec: &RolloutSpec,
+    analysis: &Analysis,
+) {
+    if state.judge.primed {
+        return;
+    }
+    let past = history(source, analysis, state.started, spec.interval).await;
+    state.judge = judge::prime(&state.judge, &analysis.templates, &past);
+}
+
 /// Judges the observation (if any) and steps the state machine. Pure.
 pub fn decide(
     state: &RolloutState,
@@ -104,12 +119,16 @@ pub fn decide(
     Decision { judgement: Some(judgement), transition }
 }
 
-/// Blue-green after the flip: the previous slot no longer serves, so its evidence from
-/// before the flip is the baseline.
+/// When the baseline no longer serves, its evidence from before is the baseline: blue-green
+/// after the flip, and a weighted canary at 100% (the stable serves nothing, so a
+/// regression that appears only under full load is judged against the stable as it was
+/// measured at the earlier steps).
 fn baseline_frozen(state: &RolloutState, spec: &RolloutSpec) -> bool {
-    matches!(spec.strategy, Strategy::BlueGreen(_))
-        && matches!(state.phase, Phase::Progressing | Phase::Paused)
-        && state.stage == Some(BlueGreenStage::Observing)
+    let judging = matches!(state.phase, Phase::Progressing | Phase::Paused);
+    match &spec.strategy {
+        Strategy::BlueGreen(_) => judging && state.stage == Some(BlueGreenStage::Observing),
+        Strategy::Canary(c) => judging && c.routing == Routing::Weight && state.weight >= 100,
+    }
 }
 
 /// True once a rollout needs no more analysis ticks.

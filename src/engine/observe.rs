@@ -42,6 +42,43 @@ pub async fn observe<S: MetricSource>(source: &S, analysis: &Analysis, at: Syste
     IntervalObservation { at, metrics }
 }
 
+/// Intervals of the baseline's history read before a run (see [`history`]).
+pub const HISTORY_INTERVALS: u32 = 60;
+
+/// The baseline's readings over the [`HISTORY_INTERVALS`] intervals that end at `start`,
+/// `start − interval`, …, oldest first: what the judge learns the baseline's dispersion from
+/// before the canary gets traffic. Only baseline queries run (the canary has no history);
+/// intervals that fail or return nothing are simply missing from the estimate.
+pub async fn history<S: MetricSource>(
+    source: &S,
+    analysis: &Analysis,
+    start: SystemTime,
+    interval: std::time::Duration,
+) -> Vec<IntervalObservation> {
+    let instants: Vec<SystemTime> =
+        (0..HISTORY_INTERVALS).rev().filter_map(|k| start.checked_sub(interval.checked_mul(k)?)).collect();
+    futures::future::join_all(instants.into_iter().map(|at| baseline_only(source, analysis, at))).await
+}
+
+async fn baseline_only<S: MetricSource>(source: &S, analysis: &Analysis, at: SystemTime) -> IntervalObservation {
+    let mut metrics = BTreeMap::new();
+    for metric in analysis.templates.iter().flat_map(|t| &t.metrics) {
+        let baseline = match &metric.kind {
+            MetricKind::Ratio(r) => match &r.baseline {
+                Some(b) => ratio(source, b, at).await,
+                None => continue,
+            },
+            MetricKind::Histogram(h) => match &h.baseline {
+                Some(b) => reading_of_histogram(source.query(b, at).await),
+                None => continue,
+            },
+            MetricKind::Value(_) => continue,
+        };
+        metrics.insert(metric.name.clone(), MetricObservation { canary: Reading::NoData, baseline: Some(baseline) });
+    }
+    IntervalObservation { at, metrics }
+}
+
 async fn ratio<S: MetricSource>(source: &S, queries: &RatioQueries, at: SystemTime) -> Reading {
     let total = source.query(&queries.total, at).await;
     let bad = source.query(&queries.bad, at).await;

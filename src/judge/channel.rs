@@ -10,6 +10,7 @@
 
 use super::JudgeConfig;
 use super::counts::{Clean, Events, slow_events};
+use super::dispersion::temper;
 use super::evidence::{ChannelState, TestOutcome, TestRun};
 use super::format;
 use super::sequential::{MixtureTest, clopper_pearson_upper, scaled_alternatives, theta_of_ratio, threshold_log};
@@ -26,6 +27,9 @@ const WITHIN_FACTORS: [f64; 4] = [0.1, 0.25, 0.5, 0.75];
 const FROZEN_FACTORS: [f64; 5] = [1.5, 2.0, 3.0, 5.0, 8.0];
 /// Confidence of the frozen baseline's upper bound.
 const FROZEN_CONFIDENCE: f64 = 0.99;
+/// The comparison restarts a fresh test every this many intervals (with data on both
+/// arms), so a late regression is judged on recent data (`sequential::RestartedTest`).
+pub const RESTART_EVERY: u32 = 10;
 
 /// What a channel counts.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +88,11 @@ pub fn events(spec: &ChannelSpec, reading: &Clean) -> Option<Events> {
 }
 
 /// Folds one interval into the channel. `canary`/`baseline` are `None` when unusable.
+///
+/// The tests see effective counts (every count divided by the dispersion φ estimated from
+/// the baseline's earlier intervals, see `dispersion.rs`); the counters shown to humans
+/// keep the raw counts. The baseline's interval joins the estimate only after it was
+/// judged, so each interval's tempering is fixed before its data.
 pub fn fold(
     st: &mut ChannelState,
     spec: &ChannelSpec,
@@ -92,34 +101,49 @@ pub fn fold(
     frozen: bool,
     config: &JudgeConfig,
 ) {
+    let phi = st.dispersion.phi();
+    st.phi = phi;
     if let Some(c) = canary {
         st.canary_step.add(&c);
         st.canary_run.add(&c);
         if spec.limit > 0.0 && spec.limit < 1.0 {
             let alts = scaled_down(spec.limit, &WITHIN_FACTORS);
-            st.within.update(c.bad_lo, c.total - c.bad_lo, spec.limit, &alts);
+            let t = temper(&c, phi);
+            st.within.update(t.bad_lo, t.total - t.bad_lo, spec.limit, &alts);
         }
     }
     if frozen {
-        fold_frozen(st, canary);
+        fold_frozen(st, canary, phi);
     } else if let Some(b) = baseline {
         st.baseline_step.add(&b);
         st.baseline_run.add(&b);
         if let Some(c) = canary {
-            fold_two_sample(st, &c, &b);
+            fold_two_sample(st, &temper(&c, phi), &temper(&b, phi));
         }
+        st.dispersion.add(&b);
     }
     if st.worse_log_e.is_none() {
-        for test in [&st.comparison, &st.frozen] {
-            if test.rejects(config.alpha) {
-                st.worse_log_e = Some(test.log_e());
-                break;
-            }
+        let comparison = comparison_log_e(st);
+        if comparison >= threshold_log(config.alpha) {
+            st.worse_log_e = Some(comparison);
+        } else if st.frozen.rejects(config.alpha) {
+            st.worse_log_e = Some(st.frozen.log_e());
         }
     }
 }
 
+/// ln e of test 1 (cumulative and restarted, combined).
+pub fn comparison_log_e(st: &ChannelState) -> f64 {
+    st.comparison.log_e(RESTART_EVERY)
+}
+
 /// Tests 1 and 2 on the interval's bad events, conditioned on the request shares.
+///
+/// Bracketed histogram counts: test 1 (rollback) counts the canary's certainly-slow
+/// requests against the baseline's; test 2 (pass) counts every possibly-slow canary request
+/// against only the baseline's certainly-slow ones, the reading that makes the baseline
+/// look fastest, so a canary between two buckets is never passed on the baseline's
+/// possibly-slow requests.
 fn fold_two_sample(st: &mut ChannelState, c: &Events, b: &Events) {
     if c.total <= 0.0 || b.total <= 0.0 {
         return;
@@ -129,22 +153,26 @@ fn fold_two_sample(st: &mut ChannelState, c: &Events, b: &Events) {
         return;
     }
     let alts: Vec<f64> = COMPARISON_RATIOS.iter().map(|&r| theta_of_ratio(theta0, r)).collect();
-    st.comparison.update(c.bad_hi, b.bad_hi, theta0, &alts);
+    st.comparison.update(c.bad_hi, b.bad_hi, theta0, &alts, RESTART_EVERY);
     let null = theta_of_ratio(theta0, R_MAX);
     let alts: Vec<f64> = NON_INFERIORITY_RATIOS.iter().map(|&r| theta_of_ratio(theta0, r)).collect();
-    st.non_inferiority.update(c.bad_lo, b.bad_lo, null, &alts);
+    st.non_inferiority.update(c.bad_lo, b.bad_hi, null, &alts);
 }
 
-/// Test 1 after the flip: the canary alone against the baseline's pooled upper bound,
-/// fixed at the first frozen interval. Without baseline counts there is no test.
-fn fold_frozen(st: &mut ChannelState, canary: Option<Events>) {
+/// Test 1 after the flip (or at a canary's 100% step): the canary alone against the
+/// baseline's pooled upper bound, fixed at the first frozen interval. Both the bound and
+/// the test use effective counts (÷ φ), so bursts widen the bound rather than fake a
+/// regression. Without baseline counts there is no test.
+fn fold_frozen(st: &mut ChannelState, canary: Option<Events>, phi: f64) {
     if st.frozen_ref.is_none() && st.baseline_run.total > 0.0 {
-        let p = clopper_pearson_upper(st.baseline_run.bad_hi, st.baseline_run.total, FROZEN_CONFIDENCE);
+        let b = temper(&st.baseline_run, phi);
+        let p = clopper_pearson_upper(b.bad_hi, b.total, FROZEN_CONFIDENCE);
         if p > 0.0 && p < 1.0 {
             st.frozen_ref = Some(p);
         }
     }
     if let (Some(p), Some(c)) = (st.frozen_ref, canary) {
+        let c = temper(&c, phi);
         st.frozen.update(c.bad_hi, c.total - c.bad_hi, p, &scaled_alternatives(p, &FROZEN_FACTORS));
     }
 }
@@ -194,8 +222,9 @@ pub fn test_runs(st: &ChannelState, spec: &ChannelSpec, config: &JudgeConfig) ->
     let title = spec.title();
     let mut out = Vec::new();
     if spec.has_baseline {
-        let concluded = st.comparison.rejects(config.alpha) || (worse(st) && st.frozen_ref.is_none());
-        out.push(run(format!("{title}: worse than baseline"), &st.comparison, config.alpha, concluded));
+        let comparison = MixtureTest { log_lr: vec![comparison_log_e(st)] };
+        let concluded = comparison.rejects(config.alpha) || (worse(st) && st.frozen_ref.is_none());
+        out.push(run(format!("{title}: worse than baseline"), &comparison, config.alpha, concluded));
     }
     if let Some(p) = st.frozen_ref {
         let name = format!("{title}: worse than frozen baseline bound {}", format::pct(p));

@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 pub use super::counts::Events;
-use super::sequential::MixtureTest;
+use super::dispersion::DispersionStats;
+use super::sequential::{MixtureTest, RestartedTest};
 
 /// Longest trigger window kept, in intervals (12 h at 1-minute intervals).
 pub const MAX_WINDOW: usize = 720;
@@ -49,6 +50,10 @@ pub struct ChannelEvidence {
     pub canary: ArmEvidence,
     #[serde(default)]
     pub baseline: Option<ArmEvidence>,
+    /// How much more the counts vary than independent requests would (φ, 1 = not at all);
+    /// every test's counts were divided by it.
+    #[serde(default = "one")]
+    pub dispersion: f64,
 }
 
 /// One arm's counts over the interval, the current step and the whole run.
@@ -132,9 +137,9 @@ pub struct ChannelState {
     /// Baseline counts seen while the baseline was served.
     #[serde(default)]
     pub baseline_run: Events,
-    /// Test 1, two-sample: canary worse than baseline (rollback).
+    /// Test 1, two-sample: canary worse than baseline (rollback), cumulative and restarted.
     #[serde(default)]
-    pub comparison: MixtureTest,
+    pub comparison: RestartedTest,
     /// Test 1 after a blue-green flip: canary against the frozen baseline bound `frozen_ref`.
     #[serde(default)]
     pub frozen: MixtureTest,
@@ -149,6 +154,16 @@ pub struct ChannelState {
     /// Test 3: canary bad fraction below the limit (pass path B).
     #[serde(default)]
     pub within: MixtureTest,
+    /// The baseline's per-interval counts, for the dispersion estimate.
+    #[serde(default)]
+    pub dispersion: DispersionStats,
+    /// The dispersion φ this interval's tests were tempered with.
+    #[serde(default = "one")]
+    pub phi: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Window and timing state of one trigger.

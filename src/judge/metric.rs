@@ -156,6 +156,7 @@ impl Folded<'_> {
                 le_rollback,
                 canary: arm(c, &st.canary_step, &st.canary_run),
                 baseline,
+                dispersion: st.phi.max(1.0),
             });
             ev.tests.extend(channel::test_runs(st, spec, config));
             ev.series.push(match spec.seconds {
@@ -226,6 +227,9 @@ fn channel_line(spec: &ChannelSpec, st: &ChannelState, context: &Context, config
         let b = &st.baseline_run;
         let frozen = if context.baseline_frozen { "frozen " } else { "" };
         line += &format!(" vs {frozen}baseline {} ({})", rate_range(b), format::ratio(b.bad_hi, b.total));
+    }
+    if st.phi > 1.0 {
+        line += &format!(", dispersion {:.1}", st.phi);
     }
     let a_thr = format::threshold(config.alpha);
     let b_thr = format::threshold(config.beta);

@@ -7,6 +7,7 @@
 
 mod channel;
 mod counts;
+mod dispersion;
 pub mod evidence;
 mod format;
 mod metric;
@@ -65,6 +66,9 @@ pub struct Context {
 /// Everything the judge carries from one interval to the next.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JudgeState {
+    /// The baseline's history before the run has been folded in (see [`prime`]).
+    #[serde(default)]
+    pub primed: bool,
     #[serde(default)]
     pub metrics: Vec<evidence::MetricState>,
     #[serde(default)]
@@ -150,6 +154,43 @@ impl Judgement {
     }
 }
 
+/// Folds the baseline's readings of intervals before the run (oldest first) into each
+/// channel's dispersion estimate, and marks the state primed. Nothing is judged: only the
+/// baseline's spread is learned, from data no test of the run uses. Canary readings and
+/// unusable baseline readings are ignored.
+pub fn prime(state: &JudgeState, templates: &[Template], history: &[IntervalObservation]) -> JudgeState {
+    let mut next = state.clone();
+    next.primed = true;
+    for m in templates.iter().flat_map(|t| &t.metrics) {
+        let specs = channel::specs(m);
+        if specs.is_empty() {
+            continue;
+        }
+        let index = match next.metrics.iter().position(|s| s.metric == m.name) {
+            Some(i) => i,
+            None => {
+                next.metrics.push(evidence::MetricState { metric: m.name.clone(), ..Default::default() });
+                next.metrics.len() - 1
+            }
+        };
+        let ms = &mut next.metrics[index];
+        for spec in &specs {
+            let title = spec.title();
+            if !ms.channels.iter().any(|c| c.name == title) {
+                ms.channels.push(evidence::ChannelState { name: title.clone(), ..Default::default() });
+            }
+            let Some(ch) = ms.channels.iter_mut().find(|c| c.name == title) else { continue };
+            for obs in history {
+                let readings = metric::Readings::of(obs.metrics.get(&m.name), false);
+                if let Some(b) = readings.baseline.as_ref().and_then(|r| channel::events(spec, r)) {
+                    ch.dispersion.add(&b);
+                }
+            }
+        }
+    }
+    next
+}
+
 /// Folds one interval's observation into the state and judges every metric and trigger
 /// of `templates` (already rendered).
 pub fn update(
@@ -159,7 +200,7 @@ pub fn update(
     context: &Context,
     config: &JudgeConfig,
 ) -> (JudgeState, Judgement) {
-    let mut next = JudgeState::default();
+    let mut next = JudgeState { primed: state.primed, ..JudgeState::default() };
     let mut metrics = Vec::new();
     let mut triggers = Vec::new();
     for template in templates {

@@ -68,7 +68,20 @@ struct Outcome {
 fn simulate(seed: u64, canary_p: f64, intervals: usize) -> Outcome {
     let templates = [error_template()];
     let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5EED);
-    let mut state = JudgeState::default();
+    // As the daemon and replay do: the baseline's 60 intervals before the run, for the
+    // dispersion estimate.
+    let history: Vec<IntervalObservation> = (0..60)
+        .map(|_| {
+            let nb = rng.requests(TOTAL_PER_INTERVAL);
+            let eb = rng.binomial(nb, BASELINE_P);
+            let metrics = BTreeMap::from([(
+                "error-rate".to_string(),
+                MetricObservation { canary: Reading::NoData, baseline: Some(counts(eb as f64, nb as f64)) },
+            )]);
+            IntervalObservation { at: SystemTime::UNIX_EPOCH, metrics }
+        })
+        .collect();
+    let mut state = prime(&JudgeState::default(), &templates, &history);
     let mut out = Outcome::default();
     for i in 1..=intervals {
         let nc = rng.requests(TOTAL_PER_INTERVAL * SHARE);

@@ -61,6 +61,82 @@ impl MixtureTest {
     }
 }
 
+/// A mixture test restarted every `every` batches, beside the cumulative one, so a
+/// regression that starts late is not drowned by the evidence of hours of healthy data.
+///
+/// The e-value is `w·E_cum + (1 − w)·Σ_j g(j)·E_j`, where `E_j` is a test started at batch
+/// `j·every` (j ≥ 1) and g(j) = 1/(j(j+1)) sums to 1: a weighted average of
+/// nonnegative supermartingales that each start at 1 at a predictable time, so it is one
+/// too and Ville's inequality holds for the whole run. Only the two newest restarted tests
+/// are kept; dropping an older one (setting it to 0 from a predictable time on) can only
+/// lower the sum, so the bound still holds and the state stays small.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RestartedTest {
+    #[serde(default)]
+    pub cumulative: MixtureTest,
+    /// The test started at the latest restart (block `block`).
+    #[serde(default)]
+    pub current: MixtureTest,
+    /// The one started at the restart before (block `block − 1`).
+    #[serde(default)]
+    pub previous: MixtureTest,
+    /// Batches folded in so far.
+    #[serde(default)]
+    pub batches: u32,
+}
+
+/// Weight of the cumulative test in a [`RestartedTest`].
+const CUMULATIVE_WEIGHT: f64 = 0.8;
+
+impl RestartedTest {
+    /// Folds in a batch, restarting first when `every` batches have passed since the last
+    /// restart. Batches that carry no information (see [`MixtureTest::update`]) still count
+    /// as batches only if they had events, so quiet stretches do not spend restarts.
+    pub fn update(&mut self, x: f64, y: f64, theta0: f64, theta1: &[f64], every: u32) {
+        if !(valid_count(x) && valid_count(y) && x + y > 0.0) {
+            self.cumulative.update(x, y, theta0, theta1);
+            return;
+        }
+        if every > 0 && self.batches > 0 && self.batches % every == 0 {
+            self.previous = std::mem::replace(&mut self.current, MixtureTest::new(theta1.len()));
+        }
+        self.batches = self.batches.saturating_add(1);
+        self.cumulative.update(x, y, theta0, theta1);
+        if self.block(every) >= 1 {
+            self.current.update(x, y, theta0, theta1);
+        }
+    }
+
+    /// Index of the newest restarted test (0: none started yet).
+    pub fn block(&self, every: u32) -> u32 {
+        if every == 0 || self.batches == 0 { 0 } else { (self.batches - 1) / every }
+    }
+
+    /// ln of the combined e-value.
+    pub fn log_e(&self, every: u32) -> f64 {
+        let j = self.block(every);
+        let mut terms = vec![CUMULATIVE_WEIGHT.ln() + self.cumulative.log_e()];
+        let rest = (1.0 - CUMULATIVE_WEIGHT).ln();
+        if j >= 1 {
+            terms.push(rest + restart_weight(j).ln() + self.current.log_e());
+        }
+        if j >= 2 {
+            terms.push(rest + restart_weight(j - 1).ln() + self.previous.log_e());
+        }
+        log_sum_exp(&terms)
+    }
+}
+
+/// g(j) = 1/(j(j+1)): Σ_{j≥1} g(j) = 1.
+fn restart_weight(j: u32) -> f64 {
+    let j = f64::from(j);
+    1.0 / (j * (j + 1.0))
+}
+
+fn log_sum_exp(v: &[f64]) -> f64 {
+    log_mean_exp(v) + (v.len().max(1) as f64).ln()
+}
+
 /// `x·ln(r)` with `0·ln(anything) = 0`, so an empty side never produces NaN.
 fn xlog(x: f64, ratio: f64) -> f64 {
     if x == 0.0 { 0.0 } else { x * ratio.ln() }

@@ -2,9 +2,12 @@
 //! stay valid although they are evaluated every interval.
 //!
 //! A rate trigger pools the canary's events over its trailing window and tests
-//! H0 "rate ≤ limit" with a mixture likelihood ratio. Windows overlap from one look to
-//! the next, so the looks are not one e-process; instead the k-th look spends
-//! alpha/(k(k+1)) (the sum over all k is alpha: a union bound over the run).
+//! H0 "rate ≤ limit" with a mixture likelihood ratio, on effective counts (÷ the metric's
+//! dispersion φ, see `dispersion.rs`). Windows overlap from one look to the next, so the
+//! looks are not one e-process; instead look k spends α/2·(1/(k(k+1)) + 1/K), K = looks
+//! per day: the first term sums to α/2 over the run and front-loads sensitivity, the second
+//! spends α/2 per day evenly, so the threshold never grows past ln(2K/α) however long a
+//! step is held (a union bound: ≤ α over the first day, ≤ α/2 per further day).
 //! Escalation: a `rollback` / `rollback-if-worse` trigger also fires at once when the
 //! metric's comparison already shows the canary significantly worse than the baseline and
 //! the canary's rate this step is above the trigger's limit: waiting out the window would
@@ -13,6 +16,7 @@
 use std::time::Duration;
 
 use super::counts::{Clean, Events, slow_events};
+use super::dispersion::temper;
 use super::evidence::{MAX_WINDOW, MetricState, TriggerState};
 use super::format;
 use super::metric::{Readings, missing};
@@ -53,6 +57,7 @@ pub fn judge(
         st.step = context.step;
     }
     let worse = metric_state.and_then(worst);
+    let phi = metric_state.map_or(1.0, |m| m.channels.iter().map(|c| c.phi).fold(1.0, f64::max));
     let canary_worse = worse.is_some();
     let need = window_len(trigger.for_duration, context.interval);
     let (status, detail) = match template.metric(&trigger.metric) {
@@ -79,7 +84,7 @@ pub fn judge(
                         st.observed = st.observed.saturating_add(1);
                         st.step_events.add(&e);
                     }
-                    let ctx = Look { trigger, metric, need, context, config, worse };
+                    let ctx = Look { trigger, metric, need, context, config, worse, phi };
                     match condition {
                         Condition::Outage => outage_status(&st, &ctx),
                         Condition::RateAbove(limit) => rate_status(&mut st, &ctx, *limit),
@@ -142,6 +147,8 @@ struct Look<'a> {
     context: &'a Context,
     config: &'a JudgeConfig,
     worse: Option<Worse>,
+    /// The metric's dispersion: the window test divides its counts by it.
+    phi: f64,
 }
 
 impl Look<'_> {
@@ -176,10 +183,10 @@ fn rate_status(st: &mut TriggerState, look: &Look, limit: f64) -> (TriggerStatus
         return (TriggerStatus::Clear, format!("no canary requests over the last {}", look.span(st.window.len())));
     }
     st.looks = st.looks.saturating_add(1);
-    let k = f64::from(st.looks);
-    let level = look.config.alpha / (k * (k + 1.0));
+    let level = look_level(look.config.alpha, st.looks, look.context.interval);
     let mut test = MixtureTest::new(TRIGGER_FACTORS.len());
-    test.update(p.bad_hi, p.total - p.bad_hi, limit, &scaled_alternatives(limit, &TRIGGER_FACTORS));
+    let t = temper(&p, look.phi);
+    test.update(t.bad_hi, t.total - t.bad_hi, limit, &scaled_alternatives(limit, &TRIGGER_FACTORS));
     let e = format::e_value(test.log_e());
     let thr = format::threshold(level);
     let min = look.metric.min_requests as f64;
@@ -204,6 +211,13 @@ fn rate_status(st: &mut TriggerState, look: &Look, limit: f64) -> (TriggerStatus
             format!("{shown} for {} → fired{}", format::duration(look.trigger.for_duration), worse_note(look)),
         )
     }
+}
+
+/// Level of look `k`: α/2·(1/(k(k+1)) + 1/K), K = looks per day (see the module doc).
+pub fn look_level(alpha: f64, k: u32, interval: Duration) -> f64 {
+    let k = f64::from(k.max(1));
+    let per_day = (86_400.0 / interval.as_secs_f64().max(1.0)).ceil().max(1.0);
+    alpha / 2.0 * (1.0 / (k * (k + 1.0)) + 1.0 / per_day)
 }
 
 /// For `rollback-if-worse`: say which way it goes.

@@ -114,7 +114,9 @@ pub struct Cell {
 impl Cell {
     /// The simulated world of this cell.
     pub fn scenario(&self) -> Scenario {
-        let phase = |error_rate, latency| vec![VersionPhase { at: Duration::ZERO, error_rate, latency }];
+        let phase = |error_rate, latency| {
+            vec![VersionPhase { at: Duration::ZERO, error_rate, latency, cluster: 1.0, min_weight: 0 }]
+        };
         let outcome = if self.case.regression { ExpectedOutcome::RolledBack } else { ExpectedOutcome::NotRolledBack };
         Scenario {
             name: format!("{}-{}rps", self.case.name, self.rate),
@@ -125,6 +127,8 @@ impl Cell {
             start: crate::time::parse_instant(DEFAULT_START).unwrap_or(std::time::UNIX_EPOCH),
             target: Default::default(),
             annotations: Default::default(),
+            history: Duration::ZERO,
+            scrape: Default::default(),
             traffic: vec![TrafficPhase { at: Duration::ZERO, rate: self.rate }],
             stable: phase(self.case.stable_error_rate, BASE_LATENCY),
             canary: phase(self.case.canary_error_rate, self.case.canary_latency),

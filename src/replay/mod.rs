@@ -153,6 +153,7 @@ impl<'a> Replayer<'a> {
 
     /// Observes `source` at `at`, decides, and hands every resulting action to `on_action`.
     pub async fn tick<S: MetricSource>(&mut self, source: &S, at: SystemTime, mut on_action: impl FnMut(&Action)) {
+        engine::prime(&mut self.state, source, self.spec, self.analysis).await;
         let observation = engine::observe(source, self.analysis, at).await;
         let decision = engine::decide(
             &self.state,

@@ -1,9 +1,10 @@
 //! Answering rendered queries without a PromQL engine.
 //!
 //! The simulation never parses PromQL: each rendered query of a template is mapped to
-//! the role it plays (canary errors, baseline requests, canary buckets, ...) and the world
-//! answers the role with what Prometheus would return for an `increase(...[window])`:
-//! including the empty vectors of missing series, which the judge must tell from zeros.
+//! the role it plays (canary errors, baseline requests, canary buckets, ...) and the form it
+//! counts in (`increase()` or the exact edge difference, `scrape.rs`), and the world answers
+//! with what Prometheus would return: including the empty vectors of missing series, which
+//! the judge must tell from zeros.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -12,7 +13,8 @@ use crate::source::Sample;
 use crate::template::{MetricKind, Template};
 
 use super::latency::{LE_BOUNDS, LE_LABELS};
-use super::world::{Arm, World};
+use super::scrape::{Form, Series};
+use super::world::{Arm, Counters, World};
 
 /// What a query counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -30,6 +32,8 @@ pub enum Measure {
 pub struct QueryRole {
     pub arm: Arm,
     pub measure: Measure,
+    /// How the query turns counters into counts (read from its text).
+    pub form: Form,
 }
 
 /// Maps every rendered query of the ratio and histogram metrics of `templates` to its
@@ -38,7 +42,7 @@ pub struct QueryRole {
 pub fn roles_of(templates: &[Template]) -> BTreeMap<String, QueryRole> {
     let mut roles = BTreeMap::new();
     let mut add = |query: &str, arm: Arm, measure: Measure| {
-        roles.entry(query.to_string()).or_insert(QueryRole { arm, measure });
+        roles.entry(query.to_string()).or_insert(QueryRole { arm, measure, form: Form::of_query(query) });
     };
     for template in templates {
         for metric in &template.metrics {
@@ -64,16 +68,20 @@ pub fn roles_of(templates: &[Template]) -> BTreeMap<String, QueryRole> {
     roles
 }
 
+/// The 5xx series (`status="500"`), created by its first error.
+const ERRORS: Series = Series { value: |c| c.errors, creator: |c| c.errors };
+/// The non-5xx series (`status="200"`), created by its first success.
+const OK: Series = Series { value: |c| c.requests - c.errors, creator: |c| c.requests - c.errors };
+
 impl World {
-    /// The instant vector of `increase(<role's counter>[window])` at `at`: the sum of the
-    /// ticks ending in `(at − window, at]` (generating them first if needed).
+    /// The instant vector the role's query returns at `at` over `window` (see
+    /// [`super::scrape`] for how each form reads the scraped counters), generating the
+    /// ticks up to `at` first.
     ///
-    /// Empty, as Prometheus would be, when every tick in the window is a gap (or there is
-    /// none), and when the counted series does not exist yet: a version that never had a
-    /// 5xx has no `status="5xx"` series, a canary that never had a request has no series
-    /// at all. Once a series exists a quiet window gives an explicit 0. Gap ticks inside a
-    /// partly covered window are left out: their samples are missing (Prometheus would
-    /// extrapolate from the samples it has, so answers right at a gap's edges differ a little).
+    /// Empty, as Prometheus would be, when no series has a sample to answer with (a gap,
+    /// or nothing scraped yet) and when the counted series does not exist yet: a version
+    /// that never had a 5xx has no `status="500"` series, a canary that never had a request
+    /// has no series at all. Once a series exists a quiet window gives an explicit 0.
     pub fn answer(&mut self, role: QueryRole, at: SystemTime, window: Duration) -> Vec<Sample> {
         self.advance_to(at);
         self.answer_generated(role, at, window)
@@ -82,48 +90,48 @@ impl World {
     /// [`World::answer`] from the ticks generated so far, without generating more: for a
     /// driver that owns the world's clock and lends it out read-only.
     pub fn answer_generated(&self, role: QueryRole, at: SystemTime, window: Duration) -> Vec<Sample> {
-        let from = at.checked_sub(window).unwrap_or(std::time::UNIX_EPOCH);
-        let ticks = self.ticks();
-        // Ticks are in time order: the window is a contiguous slice.
-        let lo = ticks.partition_point(|t| t.end <= from);
-        let hi = ticks.partition_point(|t| t.end <= at);
-        let window_ticks = ticks.get(lo..hi).unwrap_or(&[]);
-        if window_ticks.iter().all(|t| t.gap) {
-            return Vec::new();
-        }
-        let seen = window_ticks.iter().filter(|t| !t.gap).map(|t| t.arm(role.arm));
-        let so_far = ticks.get(..hi).unwrap_or(&[]).iter().map(|t| t.arm(role.arm));
+        let count = |series: Series| self.windowed(role.arm, series, role.form, at, window);
         match role.measure {
-            Measure::Bad | Measure::Total => {
-                let count = |v: &super::world::VersionTick| match role.measure {
-                    Measure::Bad => v.errors,
-                    _ => v.requests,
-                };
-                let value: u64 = seen.map(count).sum();
-                if value == 0 && so_far.map(count).sum::<u64>() == 0 {
+            Measure::Bad => count(ERRORS).map(unlabelled).into_iter().collect(),
+            Measure::Total => {
+                let (ok, errors) = (count(OK), count(ERRORS));
+                if ok.is_none() && errors.is_none() {
                     return Vec::new();
                 }
-                vec![Sample { labels: BTreeMap::new(), value: value as f64 }]
+                vec![unlabelled(ok.unwrap_or(0.0) + errors.unwrap_or(0.0))]
             }
             Measure::Buckets => {
-                if so_far.map(|v| v.requests).sum::<u64>() == 0 {
-                    return Vec::new();
+                let mut out = Vec::with_capacity(LE_BOUNDS.len());
+                for (k, le) in LE_LABELS.iter().enumerate() {
+                    let series = Series { value: BUCKET_VALUES[k], creator: |c| c.requests };
+                    let Some(value) = count(series) else { return Vec::new() };
+                    out.push(Sample { labels: BTreeMap::from([("le".to_string(), le.to_string())]), value });
                 }
-                let mut sums = vec![0.0; LE_BOUNDS.len()];
-                for v in seen {
-                    for (s, b) in sums.iter_mut().zip(&v.buckets) {
-                        *s += b;
-                    }
-                }
-                LE_LABELS
-                    .iter()
-                    .zip(sums)
-                    .map(|(le, value)| Sample { labels: BTreeMap::from([("le".to_string(), le.to_string())]), value })
-                    .collect()
+                out
             }
         }
     }
 }
+
+fn unlabelled(value: f64) -> Sample {
+    Sample { labels: BTreeMap::new(), value }
+}
+
+/// Readers of each bucket's cumulative count (function pointers cannot capture `k`).
+const BUCKET_VALUES: [fn(&Counters) -> f64; LE_BOUNDS.len()] = [
+    |c| c.buckets[0],
+    |c| c.buckets[1],
+    |c| c.buckets[2],
+    |c| c.buckets[3],
+    |c| c.buckets[4],
+    |c| c.buckets[5],
+    |c| c.buckets[6],
+    |c| c.buckets[7],
+    |c| c.buckets[8],
+    |c| c.buckets[9],
+    |c| c.buckets[10],
+    |c| c.buckets[11],
+];
 
 #[cfg(test)]
 mod tests {
@@ -131,9 +139,9 @@ mod tests {
     use crate::sim::world::tests::scenario;
 
     const MINUTE: Duration = Duration::from_secs(60);
-    const BAD: QueryRole = QueryRole { arm: Arm::Canary, measure: Measure::Bad };
-    const TOTAL: QueryRole = QueryRole { arm: Arm::Canary, measure: Measure::Total };
-    const BUCKETS: QueryRole = QueryRole { arm: Arm::Canary, measure: Measure::Buckets };
+    const BAD: QueryRole = QueryRole { arm: Arm::Canary, measure: Measure::Bad, form: Form::Delta };
+    const TOTAL: QueryRole = QueryRole { arm: Arm::Canary, measure: Measure::Total, form: Form::Delta };
+    const BUCKETS: QueryRole = QueryRole { arm: Arm::Canary, measure: Measure::Buckets, form: Form::Delta };
 
     #[test]
     fn a_minute_window_sums_four_ticks() {
@@ -145,7 +153,7 @@ mod tests {
         assert_eq!(w.ticks()[39].end, at);
         let want: u64 = ticks.iter().map(|t| t.canary.requests).sum();
         assert_eq!(total, vec![Sample { labels: BTreeMap::new(), value: want as f64 }]);
-        let baseline = w.answer(QueryRole { arm: Arm::Baseline, measure: Measure::Bad }, at, MINUTE);
+        let baseline = w.answer(QueryRole { arm: Arm::Baseline, measure: Measure::Bad, form: Form::Delta }, at, MINUTE);
         let want: u64 = ticks.iter().map(|t| t.baseline.errors).sum();
         if want > 0 {
             assert_eq!(baseline[0].value, want as f64);
@@ -182,9 +190,10 @@ mod tests {
     fn gaps_give_empty_answers() {
         let mut w = World::new(&scenario("gaps: [{from: 8m, to: 25m}]\n"), None);
         w.set_weight(10);
-        let baseline = QueryRole { arm: Arm::Baseline, measure: Measure::Total };
+        let baseline = QueryRole { arm: Arm::Baseline, measure: Measure::Total, form: Form::Delta };
         assert!(!w.answer(baseline, w.start() + 7 * MINUTE, MINUTE).is_empty());
-        for m in [10, 15, 24] {
+        // Prometheus' 5-minute lookback still answers (with 0) just after the gap begins.
+        for m in [14, 15, 24] {
             let at = w.start() + m * MINUTE;
             for role in [TOTAL, BAD, BUCKETS, baseline] {
                 assert!(w.answer(role, at, MINUTE).is_empty(), "{role:?} at {m}m");
@@ -218,7 +227,7 @@ mod tests {
         let roles = roles_of(&[t]);
         assert_eq!(roles.len(), 6);
         assert_eq!(roles["cb"], BAD);
-        assert_eq!(roles["bt"], QueryRole { arm: Arm::Baseline, measure: Measure::Total });
+        assert_eq!(roles["bt"], QueryRole { arm: Arm::Baseline, measure: Measure::Total, form: Form::Delta });
         assert_eq!(roles["ch"], BUCKETS);
         assert!(!roles.contains_key("v"));
     }

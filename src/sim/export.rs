@@ -13,7 +13,7 @@ use crate::time::unix_seconds;
 use super::answer::QueryRole;
 use super::latency::LE_LABELS;
 use super::scenario::Scenario;
-use super::world::{Arm, VersionTick, World};
+use super::world::{Arm, Counters, World};
 
 impl World {
     /// The `query_range` answer of every query in `roles` at each instant `start`,
@@ -56,15 +56,16 @@ impl World {
         Recording { serin_recording: 1, start, end, step, queries, deployment }
     }
 
-    /// The cumulative counters of every tick generated so far, as ingress-nginx exposes
-    /// them: `nginx_ingress_controller_requests` (status `200` / `500`) and
+    /// The counters of every scrape so far, as ingress-nginx exposes them:
+    /// `nginx_ingress_controller_requests` (status `200` / `500`) and
     /// `nginx_ingress_controller_request_duration_seconds` (`_bucket`, `_count`, `_sum`),
-    /// one sample per tick at its end (Unix seconds), labelled with `scenario.target`.
-    /// Canary-served series carry `canary="<namespace>-<canary service>-<port>"`; the
-    /// main ones have no `canary` label (ingress-nginx exposes it empty, which
-    /// Prometheus drops). A series starts at its first non-zero value, as a real counter
-    /// appears with its first increment; gap ticks emit nothing. Call
-    /// [`World::advance_to`] first to export the whole scenario.
+    /// labelled with `scenario.target`, one series per controller pod (`controller_pod`),
+    /// sampled at that pod's scrape instants (`scenario.scrape`; Unix seconds). Canary-served
+    /// series carry `canary="<namespace>-<canary service>-<port>"`; the main ones have no
+    /// `canary` label (ingress-nginx exposes it empty, which Prometheus drops). A series
+    /// starts at its first non-zero value, as a real counter appears with its first
+    /// increment; gap instants emit nothing. Call [`World::advance_to`] first to export the
+    /// whole scenario.
     pub fn to_openmetrics(&self, scenario: &Scenario) -> String {
         let target = &scenario.target;
         let canary_upstream = format!("{}-{}-{}", target.namespace, target.canary_service, target.port);
@@ -83,7 +84,7 @@ impl World {
         out.push_str("# HELP nginx_ingress_controller_requests The total number of client requests\n");
         out.push_str("# TYPE nginx_ingress_controller_requests counter\n");
         for arm in [Arm::Baseline, Arm::Canary] {
-            for (status, count) in [("200", ok_requests as fn(&VersionTick) -> f64), ("500", errors)] {
+            for (status, count) in [("200", ok_requests as fn(&Counters) -> f64), ("500", errors)] {
                 let mut labels = base_labels(arm);
                 labels.insert(3, ("status", status.to_string()));
                 self.write_series(&mut out, "nginx_ingress_controller_requests", &labels, arm, count, count);
@@ -96,53 +97,60 @@ impl World {
             for (k, le) in LE_LABELS.iter().enumerate() {
                 let mut labels = base_labels(arm);
                 labels.push(("le", le.to_string()));
-                let bucket = move |v: &VersionTick| v.buckets.get(k).copied().unwrap_or(0.0);
+                let bucket = move |c: &Counters| c.buckets[k];
                 self.write_series(&mut out, &format!("{family}_bucket"), &labels, arm, bucket, requests);
             }
             let labels = base_labels(arm);
             self.write_series(&mut out, &format!("{family}_count"), &labels, arm, requests, requests);
-            self.write_series(&mut out, &format!("{family}_sum"), &labels, arm, |v| v.latency_sum, requests);
+            self.write_series(&mut out, &format!("{family}_sum"), &labels, arm, |c| c.latency_sum, requests);
         }
         out.push_str("# EOF\n");
         out
     }
 
-    /// Writes one series' samples, contiguous and in time order. The series exists from
-    /// the first tick where `creator` has counted something: its own first increment for a
-    /// request counter, the version's first request for every series of the histogram
-    /// (a client library creates all buckets of a label set at once).
+    /// Writes one series per controller pod, each contiguous and in time order: the pod's
+    /// share of `value` at each of its scrape instants, from the first where `creator` has
+    /// counted something: its own first increment for a request counter, the version's first
+    /// request for every series of the histogram (a client library creates all buckets of a
+    /// label set at once).
     fn write_series(
         &self,
         out: &mut String,
         name: &str,
         labels: &[(&str, String)],
         arm: Arm,
-        increment: impl Fn(&VersionTick) -> f64,
-        creator: impl Fn(&VersionTick) -> f64,
+        value: impl Fn(&Counters) -> f64,
+        creator: impl Fn(&Counters) -> f64,
     ) {
+        let scenario = self.scenario();
+        let pods = scenario.scrape.pods.max(1);
         let labels = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect::<Vec<_>>().join(",");
-        let (mut cumulative, mut created) = (0.0, 0.0);
-        for tick in self.ticks() {
-            cumulative += increment(tick.arm(arm));
-            created += creator(tick.arm(arm));
-            if tick.gap || created <= 0.0 {
-                continue;
+        for pod in 0..pods {
+            for (at, counters) in self.scrapes(pod, arm) {
+                if self.in_gap(at) || creator(&counters) <= 0.0 {
+                    continue;
+                }
+                let v = format_value(value(&counters) / f64::from(pods));
+                let _ = writeln!(
+                    out,
+                    "{name}{{{labels},controller_pod=\"ingress-nginx-controller-{pod}\"}} {v} {}",
+                    unix_seconds(at)
+                );
             }
-            let _ = writeln!(out, "{name}{{{labels}}} {} {}", format_value(cumulative), unix_seconds(tick.end));
         }
     }
 }
 
-fn ok_requests(v: &VersionTick) -> f64 {
-    v.requests.saturating_sub(v.errors) as f64
+fn ok_requests(c: &Counters) -> f64 {
+    c.requests - c.errors
 }
 
-fn errors(v: &VersionTick) -> f64 {
-    v.errors as f64
+fn errors(c: &Counters) -> f64 {
+    c.errors
 }
 
-fn requests(v: &VersionTick) -> f64 {
-    v.requests as f64
+fn requests(c: &Counters) -> f64 {
+    c.requests
 }
 
 /// Position of a series' `le` in the bucket list (series without `le` first).
@@ -176,9 +184,15 @@ mod tests {
 
     fn roles() -> BTreeMap<String, QueryRole> {
         BTreeMap::from([
-            ("ct".to_string(), QueryRole { arm: Arm::Canary, measure: Measure::Total }),
-            ("bt".to_string(), QueryRole { arm: Arm::Baseline, measure: Measure::Total }),
-            ("ch".to_string(), QueryRole { arm: Arm::Canary, measure: Measure::Buckets }),
+            ("ct".to_string(), QueryRole { arm: Arm::Canary, measure: Measure::Total, form: crate::sim::Form::Delta }),
+            (
+                "bt".to_string(),
+                QueryRole { arm: Arm::Baseline, measure: Measure::Total, form: crate::sim::Form::Delta },
+            ),
+            (
+                "ch".to_string(),
+                QueryRole { arm: Arm::Canary, measure: Measure::Buckets, form: crate::sim::Form::Delta },
+            ),
         ])
     }
 
@@ -194,9 +208,9 @@ mod tests {
         let bt = &rec.queries["bt"];
         assert_eq!(bt.len(), 1);
         assert!(bt[0].metric.is_empty());
-        // 31 instants from 0m to 30m; none at 0m (no data yet), none at 9m..=24m (gap; 8m still
-        // sees the scrapes before 8m).
-        assert_eq!(bt[0].values.len(), 31 - 1 - 16);
+        // 31 instants from 0m to 30m; none at 0m (no data yet), none at 13m..=24m (gap; until
+        // 12m Prometheus' 5-minute lookback still finds the scrapes before 8m).
+        assert_eq!(bt[0].values.len(), 31 - 1 - 12);
         let ch = &rec.queries["ch"];
         assert_eq!(ch.len(), 12);
         assert_eq!(ch[0].metric["le"], "0.005");
@@ -240,7 +254,7 @@ mod tests {
             }
             last = Some((series.to_string(), value, ts));
         }
-        // 2 versions × (2 statuses + 12 buckets + count + sum).
+        // 2 versions × (2 statuses + 12 buckets + count + sum), one pod.
         assert_eq!(seen.len(), 32);
         assert!(text.contains("canary=\"production-sark-canary-80\""));
         let gap_ts = unix_seconds(s.start + 9 * MINUTE).to_string();

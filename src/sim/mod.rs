@@ -9,7 +9,8 @@
 //! - `scenario.rs`: the scenario file format and its validation;
 //! - `latency.rs`: the latency model and the histogram buckets;
 //! - `world.rs`: the tick-by-tick traffic generator;
-//! - `answer.rs`: query roles and `increase(...[window])` answers;
+//! - `scrape.rs`: controller pods scraped at their own phase, `increase()` and exact counts;
+//! - `answer.rs`: query roles and their answers;
 //! - `source.rs`: the [`crate::source::MetricSource`] implementations ([`SimSource`] owns its
 //!   world; [`WorldSource`] borrows one whose clock a driver such as `crate::quality` owns);
 //! - `export.rs`: recordings and OpenMetrics.
@@ -18,11 +19,13 @@ pub mod answer;
 pub mod export;
 pub mod latency;
 pub mod scenario;
+pub mod scrape;
 pub mod source;
 pub mod world;
 
 pub use answer::{Measure, QueryRole, roles_of};
 pub use latency::{LE_BOUNDS, LE_LABELS};
 pub use scenario::{Expectation, ExpectedOutcome, Scenario, ScenarioError};
+pub use scrape::Form;
 pub use source::{SimSource, WorldSource};
-pub use world::{Arm, Tick, VersionTick, World};
+pub use world::{Arm, Counters, Tick, VersionTick, World};

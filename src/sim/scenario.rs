@@ -41,6 +41,14 @@ pub struct Scenario {
     /// `/` get the `serin.io/` prefix. Absent keys take the product defaults.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Traffic simulated before `start` at weight 0 (the stable's history, which serin reads
+    /// before a run to learn how bursty the baseline is).
+    #[serde(default, with = "crate::time::human_duration")]
+    pub history: Duration,
+    /// How Prometheus scrapes the ingress controller (default: one pod, every `step`, on
+    /// the tick boundaries).
+    #[serde(default)]
+    pub scrape: Scrape,
     pub traffic: Vec<TrafficPhase>,
     pub stable: Vec<VersionPhase>,
     pub canary: Vec<VersionPhase>,
@@ -75,6 +83,27 @@ impl Default for ScenarioTarget {
     }
 }
 
+/// Prometheus' view of the ingress controller: `pods` controller pods share the traffic
+/// evenly, each scraped every `interval` at its own phase (`phase + p·interval/pods` after the
+/// world's origin), so an evaluation on serin's minute sees a sample set that is not aligned
+/// with it, as in a real cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scrape {
+    /// Scrape interval; `None`: the scenario's `step`.
+    #[serde(with = "optional_duration")]
+    pub interval: Option<Duration>,
+    pub pods: u32,
+    #[serde(with = "crate::time::human_duration")]
+    pub phase: Duration,
+}
+
+impl Default for Scrape {
+    fn default() -> Scrape {
+        Scrape { interval: None, pods: 1, phase: Duration::ZERO }
+    }
+}
+
 /// Total request rate from `at` (offset from start) until the next phase.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +124,18 @@ pub struct VersionPhase {
     #[serde(deserialize_with = "fraction")]
     pub error_rate: f64,
     pub latency: Latency,
+    /// Mean size of error clusters (retry storms, a restarting pod): errors come in bursts
+    /// of geometric size with this mean; 1 = independent errors.
+    #[serde(default = "one")]
+    pub cluster: f64,
+    /// The phase applies only while the canary weight is at least this (a regression that
+    /// appears under load); phases with a weight condition override those without.
+    #[serde(default)]
+    pub min_weight: u8,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Log-normal body plus an optional point-mass tail.
@@ -232,7 +273,7 @@ impl Scenario {
         if self.duration < self.step {
             return Err("duration must be at least one step".into());
         }
-        if self.duration.as_secs_f64() / self.step.as_secs_f64() > MAX_TICKS as f64 {
+        if (self.duration + self.history).as_secs_f64() / self.step.as_secs_f64() > MAX_TICKS as f64 {
             return Err(format!("duration / step must be at most {MAX_TICKS} ticks"));
         }
         if self.start.checked_add(self.duration).is_none() {
@@ -244,10 +285,17 @@ impl Scenario {
                 return Err(format!("traffic[{i}].rate must be between 0 and 1e9 requests/s"));
             }
         }
+        self.check_scrape()?;
         for (version, phases) in [("stable", &self.stable), ("canary", &self.canary)] {
-            check_phases(version, phases.iter().map(|p| p.at))?;
+            check_phases(version, phases.iter().filter(|p| p.min_weight == 0).map(|p| p.at))?;
             for (i, p) in phases.iter().enumerate() {
                 let at = format!("{version}[{i}]");
+                if !(p.cluster.is_finite() && (1.0..=1000.0).contains(&p.cluster)) {
+                    return Err(format!("{at}.cluster must be between 1 and 1000"));
+                }
+                if p.min_weight > 100 {
+                    return Err(format!("{at}.min_weight must be at most 100"));
+                }
                 check_fraction(&format!("{at}.error_rate"), p.error_rate)?;
                 if p.latency.median.is_zero() {
                     return Err(format!("{at}.latency.median must be positive"));
@@ -267,6 +315,37 @@ impl Scenario {
         }
         if self.expect.no_progress_during_gaps && self.gaps.is_empty() {
             return Err("expect.no_progress_during_gaps needs at least one gap".into());
+        }
+        Ok(())
+    }
+}
+
+impl Scenario {
+    /// The scrape interval in force.
+    pub fn scrape_interval(&self) -> Duration {
+        self.scrape.interval.unwrap_or(self.step)
+    }
+
+    /// When the world begins: `start − history`.
+    pub fn origin(&self) -> SystemTime {
+        self.start.checked_sub(self.history).unwrap_or(self.start)
+    }
+
+    fn check_scrape(&self) -> Result<(), String> {
+        let interval = self.scrape_interval();
+        let multiple = |d: Duration| d.as_nanos() % self.step.as_nanos() == 0;
+        if interval.is_zero() || !multiple(interval) {
+            return Err("scrape.interval must be a positive multiple of step".into());
+        }
+        if !(1..=16).contains(&self.scrape.pods) {
+            return Err("scrape.pods must be between 1 and 16".into());
+        }
+        let pods = self.scrape.pods;
+        if (0..pods).any(|p| !multiple(self.scrape.phase + interval * p / pods)) || self.scrape.phase >= interval {
+            return Err("scrape.phase and interval / pods must be multiples of step; phase < interval".into());
+        }
+        if !multiple(self.history) || self.start.checked_sub(self.history).is_none() {
+            return Err("history must be a multiple of step".into());
         }
         Ok(())
     }

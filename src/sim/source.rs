@@ -106,8 +106,10 @@ mod tests {
 
     #[test]
     fn answers_known_queries_and_rejects_others() {
-        let roles =
-            BTreeMap::from([("canary_total".to_string(), QueryRole { arm: Arm::Canary, measure: Measure::Total })]);
+        let roles = BTreeMap::from([(
+            "canary_total".to_string(),
+            QueryRole { arm: Arm::Canary, measure: Measure::Total, form: crate::sim::Form::Delta },
+        )]);
         let world = World::new(&scenario(""), None);
         let start = world.start();
         let source = SimSource::new(world, roles, Duration::from_secs(60));

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand_distr::{Distribution, Poisson};
+use rand_distr::{Distribution, Gamma, Poisson};
 
 use super::latency::{LE_BOUNDS, LatencyModel, binomial};
 use super::scenario::{Scenario, VersionPhase};
@@ -62,6 +62,27 @@ impl Tick {
     }
 }
 
+/// One version's counters summed over every tick so far (what a scrape reads).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counters {
+    pub requests: f64,
+    pub errors: f64,
+    /// Cumulative over `le` and over time, aligned with [`LE_BOUNDS`].
+    pub buckets: [f64; LE_BOUNDS.len()],
+    pub latency_sum: f64,
+}
+
+impl Counters {
+    fn add(&mut self, v: &VersionTick) {
+        self.requests += v.requests as f64;
+        self.errors += v.errors as f64;
+        for (c, b) in self.buckets.iter_mut().zip(&v.buckets) {
+            *c += b;
+        }
+        self.latency_sum += v.latency_sum;
+    }
+}
+
 /// The simulation state: the scenario, the current weight and every tick generated so far.
 #[derive(Debug, Clone)]
 pub struct World {
@@ -69,6 +90,8 @@ pub struct World {
     seed: u64,
     weight: u8,
     ticks: Vec<Tick>,
+    /// Per tick, both versions' counters up to and including it ([canary, baseline]).
+    counters: Vec<[Counters; 2]>,
 }
 
 /// RNG streams within a tick; fixed numbers so that adding a stream never shifts another.
@@ -81,7 +104,13 @@ impl World {
     /// A world at the scenario's start, canary weight 0. `seed_override` replaces the
     /// scenario's seed (for running one scenario under many seeds).
     pub fn new(scenario: &Scenario, seed_override: Option<u64>) -> World {
-        World { scenario: scenario.clone(), seed: seed_override.unwrap_or(scenario.seed), weight: 0, ticks: Vec::new() }
+        World {
+            scenario: scenario.clone(),
+            seed: seed_override.unwrap_or(scenario.seed),
+            weight: 0,
+            ticks: Vec::new(),
+            counters: Vec::new(),
+        }
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -105,9 +134,22 @@ impl World {
         self.scenario.step
     }
 
-    /// The end of the last generated tick (the start before any).
+    /// The end of the last generated tick (the origin before any).
     pub fn now(&self) -> SystemTime {
-        self.ticks.last().map(|t| t.end).unwrap_or(self.scenario.start)
+        self.ticks.last().map(|t| t.end).unwrap_or(self.scenario.origin())
+    }
+
+    /// Where the first tick begins: the scenario's start less its history.
+    pub fn origin(&self) -> SystemTime {
+        self.scenario.origin()
+    }
+
+    /// `arm`'s counters after the first `ticks` ticks (zero for none).
+    pub fn counters(&self, ticks: usize, arm: Arm) -> Counters {
+        match ticks.checked_sub(1).and_then(|i| self.counters.get(i)) {
+            Some(c) => c[arm_index(arm)],
+            None => Counters::default(),
+        }
     }
 
     pub fn weight(&self) -> u8 {
@@ -136,6 +178,10 @@ impl World {
                 return;
             }
             let tick = self.generate(index, end);
+            let mut counters = self.counters.last().copied().unwrap_or_default();
+            counters[arm_index(Arm::Canary)].add(&tick.canary);
+            counters[arm_index(Arm::Baseline)].add(&tick.baseline);
+            self.counters.push(counters);
             self.ticks.push(tick);
         }
     }
@@ -143,12 +189,14 @@ impl World {
     /// End instant of tick `index`, `None` on overflow.
     fn tick_end(&self, index: u64) -> Option<SystemTime> {
         let steps = u32::try_from(index.checked_add(1)?).ok()?;
-        self.scenario.start.checked_add(self.scenario.step.checked_mul(steps)?)
+        self.scenario.origin().checked_add(self.scenario.step.checked_mul(steps)?)
     }
 
     fn generate(&self, index: u64, end: SystemTime) -> Tick {
         let step = self.scenario.step;
-        let offset = u32::try_from(index).ok().and_then(|i| step.checked_mul(i)).unwrap_or(Duration::MAX);
+        // Offset of the tick's start from the scenario's start; history ticks use the first phases.
+        let begin = end.checked_sub(step).unwrap_or(end);
+        let offset = begin.duration_since(self.scenario.start).unwrap_or(Duration::ZERO);
         let rate = phase_at(&self.scenario.traffic, offset, |p| p.at).map(|p| p.rate).unwrap_or(0.0);
         let lambda = rate * step.as_secs_f64();
         let total = match Poisson::new(lambda) {
@@ -156,8 +204,8 @@ impl World {
             _ => 0,
         };
         let canary_requests = binomial(total, f64::from(self.weight) / 100.0, &mut self.rng(index, STREAM_SPLIT));
-        let canary_phase = phase_at(&self.scenario.canary, offset, |p| p.at);
-        let baseline_phase = phase_at(&self.scenario.stable, offset, |p| p.at);
+        let canary_phase = version_phase(&self.scenario.canary, offset, self.weight);
+        let baseline_phase = version_phase(&self.scenario.stable, offset, self.weight);
         Tick {
             end,
             weight: self.weight,
@@ -182,9 +230,45 @@ fn version_tick(phase: Option<&VersionPhase>, requests: u64, rng: &mut StdRng) -
     let Some(phase) = phase else {
         return VersionTick { requests, errors: 0, buckets: vec![requests as f64; LE_BOUNDS.len()], latency_sum: 0.0 };
     };
-    let errors = binomial(requests, phase.error_rate, rng);
+    let errors = clustered_errors(requests, phase.error_rate, phase.cluster, rng);
     let latency = LatencyModel::new(&phase.latency).draw(requests, rng);
     VersionTick { requests, errors, buckets: latency.buckets, latency_sum: latency.sum }
+}
+
+/// Errors among `requests`: independent at `rate`, or in clusters of geometric size with
+/// mean `cluster` (clusters ~ Binomial(requests, rate/cluster); the sum of k geometric
+/// sizes is k plus a negative binomial, drawn as a gamma-Poisson mixture), never more
+/// than the requests.
+fn clustered_errors(requests: u64, rate: f64, cluster: f64, rng: &mut StdRng) -> u64 {
+    if cluster <= 1.0 || rate >= 1.0 {
+        return binomial(requests, rate, rng);
+    }
+    let clusters = binomial(requests, rate / cluster, rng);
+    if clusters == 0 {
+        return 0;
+    }
+    // Geometric on {1, 2, …} with mean m: failures before success with p = 1/m, plus one.
+    let extra = match Gamma::new(clusters as f64, cluster - 1.0) {
+        Ok(g) => {
+            let lambda: f64 = g.sample(rng);
+            Poisson::new(lambda).map(|p| p.sample(rng) as u64).unwrap_or(0)
+        }
+        Err(_) => 0,
+    };
+    (clusters + extra).min(requests)
+}
+
+/// The phase of a version at `offset` and canary `weight`: the last phase started by then
+/// whose weight condition holds.
+fn version_phase(phases: &[VersionPhase], offset: Duration, weight: u8) -> Option<&VersionPhase> {
+    phases.iter().rev().find(|p| p.at <= offset && weight >= p.min_weight)
+}
+
+fn arm_index(arm: Arm) -> usize {
+    match arm {
+        Arm::Canary => 0,
+        Arm::Baseline => 1,
+    }
 }
 
 /// The phase in force at `offset`: the last one starting at or before it.

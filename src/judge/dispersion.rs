@@ -1,0 +1,137 @@
+//! How bursty a channel's bad events are, estimated from the baseline, and the tempering
+//! that keeps every test valid when they come in bursts.
+//!
+//! The likelihood ratios of the judge assume each request is bad independently. Real errors
+//! come in clusters (a retry storm, a pod restarting, a GC pause), and counts extrapolated by
+//! Prometheus' `increase()` are scaled-up counts; both make a count vary more than its mean
+//! says, by a factor φ (the dispersion index, variance ÷ mean: for clusters of size K it is
+//! E[K²]/E[K]; for `increase()` over 15 s scrapes of a 1 m window, 4/3). A log likelihood
+//! ratio of counts that vary φ times more than modelled is φ times too confident; dividing
+//! every count by φ ("effective counts") gives the quasi-likelihood ratio, which is again an
+//! e-process in the Gaussian approximation (`README.md`, "Overdispersion").
+//!
+//! φ is estimated from data no test judges: the baseline's per-interval counts, before the
+//! run (its history, see [`super::prime`]) and during it, with Pearson's statistic
+//! Σ (b_i − n_i·p̂)² / (n_i·p̂·(1 − p̂)) / (I − 1). Each interval is judged with the
+//! estimate from the intervals before it, so the tempering is predictable and the products
+//! stay supermartingales. Rate changes over time (a diurnal curve, a shared incident) also
+//! raise the estimate: that errs on the safe side.
+
+use serde::{Deserialize, Serialize};
+
+use super::counts::Events;
+
+/// Intervals of baseline data needed before the estimate is used (fewer: φ = 1).
+const MIN_INTERVALS: u32 = 8;
+/// Bad events needed before the estimate is used: with fewer, Pearson's statistic says
+/// nothing about bursts.
+const MIN_EVENTS: f64 = 5.0;
+/// Largest dispersion applied: beyond it the channel is noise, and tests would stall.
+pub const MAX_DISPERSION: f64 = 50.0;
+
+/// Sufficient statistics of Pearson's dispersion estimate over baseline intervals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DispersionStats {
+    /// Σ b_i² / n_i.
+    #[serde(default)]
+    pub sum_sq: f64,
+    /// Σ b_i.
+    #[serde(default)]
+    pub bad: f64,
+    /// Σ n_i.
+    #[serde(default)]
+    pub total: f64,
+    /// Intervals counted.
+    #[serde(default)]
+    pub intervals: u32,
+}
+
+impl DispersionStats {
+    /// Adds one baseline interval (rollback-side bad count). Intervals without requests
+    /// carry no information and are skipped.
+    pub fn add(&mut self, e: &Events) {
+        if !(e.total > 0.0 && e.total.is_finite() && e.bad_hi.is_finite() && e.bad_hi >= 0.0) {
+            return;
+        }
+        let bad = e.bad_hi.min(e.total);
+        self.sum_sq += bad * bad / e.total;
+        self.bad += bad;
+        self.total += e.total;
+        self.intervals = self.intervals.saturating_add(1);
+    }
+
+    /// The dispersion index φ ≥ 1 to temper with; 1 until there is enough data.
+    pub fn phi(&self) -> f64 {
+        if self.intervals < MIN_INTERVALS || self.bad < MIN_EVENTS || self.total <= 0.0 {
+            return 1.0;
+        }
+        let p = self.bad / self.total;
+        if !(p > 0.0 && p < 1.0) {
+            return 1.0;
+        }
+        // Σ (b − n·p)² / (n·p) = Σ b²/n / p − Σ b  (with p = Σb / Σn).
+        let pearson = (self.sum_sq / p - self.bad) / (1.0 - p);
+        let phi = pearson / f64::from(self.intervals - 1);
+        if phi.is_finite() { phi.clamp(1.0, MAX_DISPERSION) } else { 1.0 }
+    }
+}
+
+/// `events` as effective counts: every count divided by φ.
+pub fn temper(events: &Events, phi: f64) -> Events {
+    let k = if phi.is_finite() && phi > 1.0 { 1.0 / phi } else { 1.0 };
+    Events { bad_hi: events.bad_hi * k, bad_lo: events.bad_lo * k, total: events.total * k }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use rand_distr::{Distribution, Gamma, Poisson};
+
+    fn estimate(intervals: &[(f64, f64)]) -> f64 {
+        let mut s = DispersionStats::default();
+        for &(bad, total) in intervals {
+            s.add(&Events::exact(bad, total));
+        }
+        s.phi()
+    }
+
+    #[test]
+    fn independent_counts_give_about_one() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let poisson = Poisson::new(30.0).unwrap();
+        let data: Vec<(f64, f64)> = (0..200).map(|_| (poisson.sample(&mut rng), 6000.0)).collect();
+        let phi = estimate(&data);
+        assert!((1.0..1.3).contains(&phi), "{phi}");
+    }
+
+    #[test]
+    fn clustered_counts_give_the_cluster_index() {
+        // Clusters of geometric size, mean 5: φ = 2·5 − 1 = 9.
+        let mut rng = StdRng::seed_from_u64(2);
+        let clusters = Poisson::new(6.0).unwrap();
+        let data: Vec<(f64, f64)> = (0..400)
+            .map(|_| {
+                let k: f64 = clusters.sample(&mut rng);
+                let extra = if k > 0.0 {
+                    Poisson::new(Gamma::new(k, 4.0).unwrap().sample(&mut rng).max(1e-9)).unwrap().sample(&mut rng)
+                } else {
+                    0.0
+                };
+                (k + extra, 6000.0)
+            })
+            .collect();
+        let phi = estimate(&data);
+        assert!((7.0..11.5).contains(&phi), "{phi}");
+    }
+
+    #[test]
+    fn too_little_data_is_one_and_tempering_divides() {
+        assert_eq!(estimate(&[(3.0, 100.0), (9.0, 100.0)]), 1.0);
+        assert_eq!(estimate(&[(0.0, 100.0); 20]), 1.0);
+        let t = temper(&Events { bad_hi: 4.0, bad_lo: 6.0, total: 100.0 }, 2.0);
+        assert_eq!((t.bad_hi, t.bad_lo, t.total), (2.0, 3.0, 50.0));
+        assert_eq!(temper(&Events::exact(4.0, 10.0), f64::NAN), Events::exact(4.0, 10.0));
+    }
+}

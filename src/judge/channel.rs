@@ -27,6 +27,9 @@ const WITHIN_FACTORS: [f64; 4] = [0.1, 0.25, 0.5, 0.75];
 const FROZEN_FACTORS: [f64; 5] = [1.5, 2.0, 3.0, 5.0, 8.0];
 /// Confidence of the frozen baseline's upper bound.
 const FROZEN_CONFIDENCE: f64 = 0.99;
+/// How many intervals of the baseline's dispersion the canary's own estimate starts from
+/// (`DispersionStats::phi_toward`).
+const CANARY_PRIOR_INTERVALS: f64 = 5.0;
 /// The comparison restarts a fresh test every this many intervals (with data on both
 /// arms), so a late regression is judged on recent data (`sequential::RestartedTest`).
 pub const RESTART_EVERY: u32 = 10;
@@ -101,7 +104,8 @@ pub fn fold(
     frozen: bool,
     config: &JudgeConfig,
 ) {
-    let phi = st.dispersion.phi();
+    let phi_b = st.dispersion.phi();
+    let phi = st.canary_dispersion.phi_toward(phi_b, CANARY_PRIOR_INTERVALS);
     st.phi = phi;
     if let Some(c) = canary {
         st.canary_step.add(&c);
@@ -113,14 +117,17 @@ pub fn fold(
         }
     }
     if frozen {
-        fold_frozen(st, canary, phi);
+        fold_frozen(st, canary, phi_b, phi);
     } else if let Some(b) = baseline {
         st.baseline_step.add(&b);
         st.baseline_run.add(&b);
         if let Some(c) = canary {
-            fold_two_sample(st, &temper(&c, phi), &temper(&b, phi));
+            fold_two_sample(st, &c, &b, phi, phi_b);
         }
         st.dispersion.add(&b);
+    }
+    if let Some(c) = canary {
+        st.canary_dispersion.add(&c);
     }
     if st.worse_log_e.is_none() {
         let comparison = comparison_log_e(st);
@@ -144,7 +151,10 @@ pub fn comparison_log_e(st: &ChannelState) -> f64 {
 /// against only the baseline's certainly-slow ones, the reading that makes the baseline
 /// look fastest, so a canary between two buckets is never passed on the baseline's
 /// possibly-slow requests.
-fn fold_two_sample(st: &mut ChannelState, c: &Events, b: &Events) {
+///
+/// Dispersion: the conditional count's variance is θ0(1−θ0)·M·((1−θ0)·φ_c + θ0·φ_b) for M
+/// bad events, so the counts are tempered by that mix of the canary's and the baseline's φ.
+fn fold_two_sample(st: &mut ChannelState, c: &Events, b: &Events, phi_c: f64, phi_b: f64) {
     if c.total <= 0.0 || b.total <= 0.0 {
         return;
     }
@@ -152,6 +162,8 @@ fn fold_two_sample(st: &mut ChannelState, c: &Events, b: &Events) {
     if !(theta0 > 0.0 && theta0 < 1.0) {
         return;
     }
+    let phi = (1.0 - theta0) * phi_c + theta0 * phi_b;
+    let (c, b) = (&temper(c, phi), &temper(b, phi));
     let alts: Vec<f64> = COMPARISON_RATIOS.iter().map(|&r| theta_of_ratio(theta0, r)).collect();
     st.comparison.update(c.bad_hi, b.bad_hi, theta0, &alts, RESTART_EVERY);
     let null = theta_of_ratio(theta0, R_MAX);
@@ -163,9 +175,9 @@ fn fold_two_sample(st: &mut ChannelState, c: &Events, b: &Events) {
 /// baseline's pooled upper bound, fixed at the first frozen interval. Both the bound and
 /// the test use effective counts (÷ φ), so bursts widen the bound rather than fake a
 /// regression. Without baseline counts there is no test.
-fn fold_frozen(st: &mut ChannelState, canary: Option<Events>, phi: f64) {
+fn fold_frozen(st: &mut ChannelState, canary: Option<Events>, phi_b: f64, phi: f64) {
     if st.frozen_ref.is_none() && st.baseline_run.total > 0.0 {
-        let b = temper(&st.baseline_run, phi);
+        let b = temper(&st.baseline_run, phi_b);
         let p = clopper_pearson_upper(b.bad_hi, b.total, FROZEN_CONFIDENCE);
         if p > 0.0 && p < 1.0 {
             st.frozen_ref = Some(p);

@@ -62,17 +62,39 @@ impl DispersionStats {
 
     /// The dispersion index φ ≥ 1 to temper with; 1 until there is enough data.
     pub fn phi(&self) -> f64 {
-        if self.intervals < MIN_INTERVALS || self.bad < MIN_EVENTS || self.total <= 0.0 {
-            return 1.0;
-        }
-        let p = self.bad / self.total;
-        if !(p > 0.0 && p < 1.0) {
+        if self.intervals < MIN_INTERVALS || self.bad < MIN_EVENTS {
             return 1.0;
         }
         // Σ (b − n·p)² / (n·p) = Σ b²/n / p − Σ b  (with p = Σb / Σn).
-        let pearson = (self.sum_sq / p - self.bad) / (1.0 - p);
-        let phi = pearson / f64::from(self.intervals - 1);
-        if phi.is_finite() { phi.clamp(1.0, MAX_DISPERSION) } else { 1.0 }
+        match self.pearson() {
+            Some(x) => (x / f64::from(self.intervals - 1)).clamp(1.0, MAX_DISPERSION),
+            None => 1.0,
+        }
+    }
+}
+
+impl DispersionStats {
+    /// Pearson's statistic Σ (b − n·p̂)² / (n·p̂·(1 − p̂)); `None` without bad events.
+    fn pearson(&self) -> Option<f64> {
+        let p = self.bad / self.total;
+        if !(self.total > 0.0 && p > 0.0 && p < 1.0) {
+            return None;
+        }
+        let x = (self.sum_sq / p - self.bad) / (1.0 - p);
+        x.is_finite().then_some(x.max(0.0))
+    }
+
+    /// The canary's own dispersion, shrunk toward `prior` (the baseline's): as if `weight`
+    /// intervals at `prior` had been seen before the canary's own. Early in a run the
+    /// canary has few intervals and its estimate is noise; the baseline's is the best guess
+    /// of how bursty the same application is. Clamped to `[1, MAX_DISPERSION]`.
+    pub fn phi_toward(&self, prior: f64, weight: f64) -> f64 {
+        let (sum, dof) = match self.pearson() {
+            Some(x) if self.intervals >= 2 => (x, f64::from(self.intervals - 1)),
+            _ => (0.0, 0.0),
+        };
+        let phi = (weight * prior + sum) / (weight + dof);
+        if phi.is_finite() { phi.clamp(1.0, MAX_DISPERSION) } else { prior.clamp(1.0, MAX_DISPERSION) }
     }
 }
 
@@ -124,6 +146,18 @@ mod tests {
             .collect();
         let phi = estimate(&data);
         assert!((7.0..11.5).contains(&phi), "{phi}");
+    }
+
+    #[test]
+    fn the_canary_estimate_starts_at_the_prior_and_moves_to_its_own() {
+        let mut s = DispersionStats::default();
+        assert_eq!(s.phi_toward(3.0, 5.0), 3.0);
+        for k in 0..200 {
+            // Alternating 0 and 20 errors in 2000 requests: far more spread than Poisson(10).
+            s.add(&Events::exact(if k % 2 == 0 { 0.0 } else { 20.0 }, 2000.0));
+        }
+        let phi = s.phi_toward(1.0, 5.0);
+        assert!(phi > 8.0, "{phi}");
     }
 
     #[test]

@@ -154,10 +154,13 @@ pub struct ChannelState {
     /// Test 3: canary bad fraction below the limit (pass path B).
     #[serde(default)]
     pub within: MixtureTest,
-    /// The baseline's per-interval counts, for the dispersion estimate.
+    /// The baseline's per-interval counts, for its dispersion estimate.
     #[serde(default)]
     pub dispersion: DispersionStats,
-    /// The dispersion φ this interval's tests were tempered with.
+    /// The canary's per-interval counts, for its own (shrunk toward the baseline's).
+    #[serde(default)]
+    pub canary_dispersion: DispersionStats,
+    /// The canary's dispersion φ this interval's one-sample tests were tempered with.
     #[serde(default = "one")]
     pub phi: f64,
 }

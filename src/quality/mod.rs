@@ -15,11 +15,13 @@
 //! - `serin.rs`: serin itself through `replay::Replayer` → `engine::decide`, the engine the
 //!   daemon and `serin replay` run;
 //! - `promql.rs`: what the baselines' PromQL computes from one interval's counters;
+//! - `cases.rs`: what the canary does and the world around it (bursts, scrapes, holds);
 //! - `closed_loop.rs`: one run; `grid.rs`: cases × traffic × algorithms × seeds, in parallel;
 //! - `figures.rs`: per-cell aggregates and the targets; `report.rs`: the markdown;
 //!   `plot.rs`: one SVG per case.
 
 pub mod argo;
+pub mod cases;
 pub mod closed_loop;
 pub mod figures;
 pub mod flagger;

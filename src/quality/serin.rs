@@ -18,7 +18,20 @@ use crate::sim::{QueryRole, Scenario, roles_of};
 use crate::spec::RolloutSpec;
 use crate::template::Catalog;
 
-/// What every serin run of a grid shares: the parsed annotations, the rendered templates
+/// The benchmark's `increase()` variant of `nginx-canary` (`simulations/templates/`): what
+/// a template written the usual way does on real scrapes.
+pub const INCREASE_TEMPLATE: &str = "nginx-canary-increase";
+const INCREASE_SOURCE: &str = include_str!("../../simulations/templates/nginx-canary-increase.yaml");
+
+/// The shipped templates plus [`INCREASE_TEMPLATE`].
+pub fn catalog() -> Result<Catalog, String> {
+    let mut catalog = Catalog::builtin();
+    let template = crate::template::schema::parse(INCREASE_SOURCE, INCREASE_TEMPLATE).map_err(|e| e.to_string())?;
+    catalog.insert(template);
+    Ok(catalog)
+}
+
+/// What every serin run of a cell shares: the parsed annotations, the rendered templates
 /// and which simulated counter each rendered query reads.
 #[derive(Debug, Clone)]
 pub struct SerinSetup {
@@ -37,7 +50,7 @@ impl SerinSetup {
         if spec.interval != INTERVAL {
             return Err(format!("the benchmark decides every {INTERVAL:?}; serin.io/interval is {:?}", spec.interval));
         }
-        let analysis = engine::prepare(&spec, &Catalog::builtin(), &target).map_err(|e| e.to_string())?;
+        let analysis = engine::prepare(&spec, &catalog()?, &target).map_err(|e| e.to_string())?;
         let roles = roles_of(&analysis.templates);
         Ok(SerinSetup { spec, analysis, roles, config: JudgeConfig::default() })
     }

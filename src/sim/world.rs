@@ -221,7 +221,12 @@ impl World {
         self.scenario.gaps.iter().any(|g| g.from <= offset && offset < g.to)
     }
 
-    fn rng(&self, tick: u64, stream: u64) -> StdRng {
+    /// The RNG of tick `index` and `stream`, keyed by the tick's position relative to the
+    /// scenario's start (not to the origin), so worlds with and without history draw the
+    /// very same traffic from the start on.
+    fn rng(&self, index: u64, stream: u64) -> StdRng {
+        let history_ticks = (self.scenario.history.as_nanos() / self.scenario.step.as_nanos().max(1)) as u64;
+        let tick = index.wrapping_sub(history_ticks);
         StdRng::seed_from_u64(mix(mix(self.seed ^ mix(tick)) ^ stream))
     }
 }

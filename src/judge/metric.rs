@@ -13,6 +13,7 @@ use super::evidence::{
 };
 use super::format;
 use super::observation::MetricObservation;
+use super::sequential::threshold_log;
 use super::{Context, JudgeConfig, MetricVerdict, Verdict};
 use crate::template::{Metric, MetricKind};
 
@@ -79,9 +80,9 @@ pub fn judge(
 
     let folded = Folded { state: &state, specs: &specs, interval: &interval, metric, readings, context, config };
     let evidence = folded.evidence();
-    let (verdict, detail) = folded.verdict();
+    let (verdict, detail, advance) = folded.verdict();
     let reason = format!("{}: {detail}", metric.name);
-    (state, MetricVerdict { metric: metric.name.clone(), verdict, reason, evidence })
+    (state, MetricVerdict { metric: metric.name.clone(), verdict, reason, evidence, advance })
 }
 
 /// One interval folded into a metric's state: what the verdict and the evidence are read from.
@@ -97,7 +98,36 @@ struct Folded<'a> {
 }
 
 impl Folded<'_> {
-    fn verdict(&self) -> (Verdict, String) {
+    /// The verdict, its reason, and whether it allows an intermediate step to advance.
+    fn verdict(&self) -> (Verdict, String, bool) {
+        let (verdict, reason) = self.verdict_and_reason();
+        let advance = verdict == Verdict::Pass
+            || (verdict == Verdict::Inconclusive && self.evidence_short() && self.pass_level(self.config.advance_beta));
+        let reason = if advance && verdict != Verdict::Pass {
+            format!("{reason}; enough to advance a step (e ≥ {})", format::threshold(self.config.advance_beta))
+        } else {
+            reason
+        };
+        (verdict, reason, advance)
+    }
+
+    /// Inconclusive only because the pass evidence is short (not missing data or requests).
+    fn evidence_short(&self) -> bool {
+        let has_data = matches!(self.interval.first(), Some((Some(e), _)) if e.total > 0.0);
+        let step_requests = self.state.channels.first().map_or(0.0, |c| c.canary_step.total);
+        has_data && step_requests >= self.metric.min_requests as f64
+    }
+
+    /// Every channel's pass evidence has reached 1/`level`.
+    fn pass_level(&self, level: f64) -> bool {
+        let threshold = threshold_log(level);
+        !self.specs.is_empty()
+            && self.specs.iter().zip(&self.state.channels).all(|(spec, st)| {
+                spec.limit >= 1.0 || (!channel::worse(st) && channel::pass_log_e(st, spec) >= threshold)
+            })
+    }
+
+    fn verdict_and_reason(&self) -> (Verdict, String) {
         let Folded { state, specs, metric, readings, context, config, .. } = *self;
         if let Some(msg) = readings.error() {
             return (Verdict::Error, msg);

@@ -41,11 +41,19 @@ pub struct JudgeConfig {
     pub alpha: f64,
     /// Type-I error of each pass test (canary within limits / not worse than baseline).
     pub beta: f64,
+    /// The weaker pass level that lets an intermediate canary step advance (never
+    /// promote): e_pass ≥ 1/`advance_beta`. See `README.md`, "Liveness".
+    #[serde(default = "default_advance_beta")]
+    pub advance_beta: f64,
+}
+
+fn default_advance_beta() -> f64 {
+    0.2
 }
 
 impl Default for JudgeConfig {
     fn default() -> Self {
-        JudgeConfig { alpha: 0.01, beta: 0.025 }
+        JudgeConfig { alpha: 0.01, beta: 0.025, advance_beta: default_advance_beta() }
     }
 }
 
@@ -107,6 +115,10 @@ pub struct MetricVerdict {
     /// One line a human reads: what was measured against what.
     pub reason: String,
     pub evidence: Evidence,
+    /// The evidence is enough for an intermediate step to advance (a `Pass`, or pass
+    /// evidence at the weaker `advance_beta`), though perhaps not to promote.
+    #[serde(default)]
+    pub advance: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +155,11 @@ pub struct Judgement {
 impl Judgement {
     pub fn all_pass(&self) -> bool {
         !self.metrics.is_empty() && self.metrics.iter().all(|m| m.verdict == Verdict::Pass)
+    }
+
+    /// Every metric allows an intermediate step to advance.
+    pub fn all_advance(&self) -> bool {
+        !self.metrics.is_empty() && self.metrics.iter().all(|m| m.verdict == Verdict::Pass || m.advance)
     }
 
     pub fn any(&self, verdict: Verdict) -> bool {

@@ -50,5 +50,6 @@ pub fn judge(
         ..Evidence::default()
     };
     let reason = format!("{}: {detail}", metric.name);
-    (state, MetricVerdict { metric: metric.name.clone(), verdict, reason, evidence })
+    let advance = verdict == Verdict::Pass;
+    (state, MetricVerdict { metric: metric.name.clone(), verdict, reason, evidence, advance })
 }

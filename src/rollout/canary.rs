@@ -69,15 +69,20 @@ fn start(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, inputs: &In
 /// At a step: roll back, pause, hold, advance or promote, in that order of precedence.
 fn progress(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, judgement: &Judgement) {
     let Some(evidence) = verdicts::gate(draft, spec, judgement, "") else { return };
-    let (evidence_ok, waiting_reason) = (evidence.is_ok(), evidence.err().unwrap_or_default());
     if !spec.windows.allows(draft.now) {
         return draft.hold("window", "outside every deployment window: holding the current weight");
     }
     let index = draft.next.step.unwrap_or(0);
     let in_step = draft.in_step();
     let last = index + 1 >= canary.steps.len();
+    // An intermediate step may advance on weaker evidence than a promotion needs
+    // (`judge::JudgeConfig::advance_beta`); the rollback tests guard every step alike.
+    let evidence_ok = evidence.is_ok() || (!last && judgement.all_advance());
+    let waiting_reason = evidence.err().unwrap_or_default();
     if evidence_ok && in_step >= canary.step_min {
-        return if last { promote(draft, judgement) } else { advance(draft, canary, index + 1, "every metric passes") };
+        let why =
+            if judgement.all_pass() { "every metric passes" } else { "every metric has enough evidence to advance" };
+        return if last { promote(draft, judgement) } else { advance(draft, canary, index + 1, why) };
     }
     if in_step < canary.step_max {
         let reason = if evidence_ok {

@@ -59,6 +59,7 @@ fn judgement(at: SystemTime, verdict: Verdict) -> Judgement {
             verdict,
             reason: format!("error-rate {verdict:?}"),
             evidence: Evidence::default(),
+            advance: verdict == Verdict::Pass,
         }],
         triggers: vec![],
     }
@@ -118,6 +119,23 @@ fn inconclusive_evidence_never_advances_and_holds_at_step_max() {
     assert_eq!(holds.len(), 1, "a hold is reported once: {actions:?}");
     assert_eq!(holds[0].0, 31);
     assert_eq!(state.phase, Phase::Progressing);
+}
+
+#[test]
+fn evidence_enough_to_advance_walks_the_steps_but_only_a_pass_promotes() {
+    let spec = canary_spec(OnInconclusive::Hold);
+    let advance_only = |m| {
+        let mut j = judgement(t(m), Verdict::Inconclusive);
+        j.metrics[0].advance = true;
+        j
+    };
+    let (state, actions) = drive(&spec, 60, advance_only);
+    assert_eq!(weights(&actions), vec![(1, 10), (6, 25), (11, 50), (16, 100)]);
+    assert!(!actions.iter().any(|(_, a)| matches!(a, Action::Promote { .. })), "{actions:?}");
+    assert_eq!(state.phase, Phase::Progressing);
+    // The same run promotes once the last step's evidence is a pass.
+    let (state, _) = drive(&spec, 60, |m| if m < 25 { advance_only(m) } else { judgement(t(m), Verdict::Pass) });
+    assert_eq!(state.phase, Phase::Succeeded);
 }
 
 #[test]

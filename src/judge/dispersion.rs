@@ -134,12 +134,19 @@ mod tests {
     }
 
     #[test]
-    fn independent_counts_give_about_one() {
-        let mut rng = StdRng::seed_from_u64(1);
+    fn independent_counts_are_mostly_left_untempered() {
+        // The overdispersion test has level 10%: about 90% of independent runs keep φ = 1,
+        // and the rest get a modest bound.
         let poisson = Poisson::new(30.0).unwrap();
-        let data: Vec<(f64, f64)> = (0..200).map(|_| (poisson.sample(&mut rng), 6000.0)).collect();
-        let phi = estimate(&data);
-        assert_eq!(phi, 1.0, "not significantly overdispersed");
+        let phis: Vec<f64> = (0..200)
+            .map(|seed| {
+                let mut rng = StdRng::seed_from_u64(seed);
+                estimate(&(0..60).map(|_| (poisson.sample(&mut rng), 6000.0)).collect::<Vec<_>>())
+            })
+            .collect();
+        let untempered = phis.iter().filter(|&&p| p == 1.0).count();
+        assert!((170..=195).contains(&untempered), "{untempered} of 200");
+        assert!(phis.iter().all(|&p| p < 2.0), "{phis:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! Lease), `context` (what reconciles share).
 
 pub mod command;
+mod contain;
 mod context;
 mod controller;
 mod execute;

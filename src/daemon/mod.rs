@@ -94,7 +94,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         ready_flag.store(true, Ordering::Release);
         tracing::info!("rollout caches synced: ready");
     });
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = server::listen::bind(config.listen)?;
     tracing::info!(address = %listener.local_addr()?, "HTTP server listening");
     let state = ServerState {
         rollouts,

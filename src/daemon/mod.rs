@@ -71,7 +71,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         catalog: config.catalog,
         judge: JudgeConfig::default(),
         events: EventSink::new(client.clone()),
-        http: reqwest::Client::builder().build()?,
+        http: crate::k8s::smoke::client()?,
         dry_run: config.dry_run,
         metrics: metrics.clone(),
     });

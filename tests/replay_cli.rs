@@ -199,6 +199,20 @@ fn absurd_durations_and_instants_are_errors_naming_the_bound_not_panics() {
     let err = fails(&["replay", "--prometheus", "http://127.0.0.1:9", "--start", "1e300", "--end", "1e301"], 2);
     assert!(err.contains("--start") && err.contains("9999-12-31T23:59:59Z"), "{err}");
 
+    let err = fails(
+        &["run", "--prometheus", "http://127.0.0.1:9", "--leader-election", "--lease-duration", "300000000000y"],
+        2,
+    );
+    assert!(err.contains("--lease-duration") && err.contains("at most 1h"), "{err}");
+    let err = fails(
+        &["record", "--prometheus", "http://127.0.0.1:9", "--deployment", "tests/lint_fixtures/sark-canary.yaml"]
+            .into_iter()
+            .chain(["--start", "0", "--end", "60", "--step", "300000000000y", "-o", "/dev/null"])
+            .collect::<Vec<_>>(),
+        2,
+    );
+    assert!(err.contains("--step") && err.contains("at most 1day"), "{err}");
+
     let dir = tempfile::tempdir().unwrap();
     let manifest = std::fs::read_to_string("tests/lint_fixtures/sark-canary.yaml")
         .unwrap()

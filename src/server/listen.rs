@@ -30,6 +30,8 @@ pub struct Limits {
     /// response) being ready to read them.
     pub header_read_timeout: Duration,
     /// A connection with no request in flight is closed this long after its last one.
+    /// (hyper's header-read timer already bounds a kept-alive connection waiting for its
+    /// next request; this bounds the rest, e.g. a client that never reads its response.)
     pub idle_timeout: Duration,
     pub max_connections: usize,
     /// Larger request bodies are refused with 413 before they are read.

@@ -4,7 +4,9 @@
 //! - inside a string literal (`ns="{{namespace}}"`): escaped as PromQL (Go) string
 //!   escaping wants — `\` and the quote get a backslash — so a value such as
 //!   `x"}) or vector(1) #` stays one label value and cannot end the matcher; a line break
-//!   or another control character is refused (no label value holds one);
+//!   or another control character is refused (no label value holds one). In a regex
+//!   matcher (`=~"…"`, `!~"…"`) the value is matched literally: its regex metacharacters
+//!   are escaped first, so `.*` cannot widen the selector to every value;
 //! - anywhere else (`by ({{label}})`, `[{{interval}}]`): only a name, number or duration
 //!   (letters, digits, `_`, `:`, `.`), which cannot open or close a selector, an
 //!   expression or a comment;
@@ -16,8 +18,8 @@ use std::ops::Range;
 /// Where a placeholder stands in a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {
-    /// Inside `"…"` or `'…'` (the quote character).
-    Quoted(char),
+    /// Inside `"…"` or `'…'` (the quote character), a regex matcher's or not.
+    Quoted { quote: char, regex: bool },
     /// Inside a `` `…` `` raw string: no escapes exist there.
     Backticked,
     /// Outside any string literal.
@@ -42,17 +44,20 @@ pub fn contexts(query: &str, spans: &[Range<usize>]) -> Vec<Context> {
             continue;
         }
         state = match (state, c) {
-            (Context::Quoted(_), _) if escaped => {
+            (Context::Quoted { .. }, _) if escaped => {
                 escaped = false;
                 state
             }
-            (Context::Quoted(_), '\\') => {
+            (Context::Quoted { .. }, '\\') => {
                 escaped = true;
                 state
             }
-            (Context::Quoted(q), c) if c == q => Context::Bare,
+            (Context::Quoted { quote, .. }, c) if c == quote => Context::Bare,
             (Context::Backticked, '`') => Context::Bare,
-            (Context::Bare, '"' | '\'') => Context::Quoted(c),
+            (Context::Bare, '"' | '\'') => {
+                let before = query[..i].trim_end();
+                Context::Quoted { quote: c, regex: before.ends_with("=~") || before.ends_with("!~") }
+            }
             (Context::Bare, '`') => Context::Backticked,
             (state, _) => state,
         };
@@ -71,9 +76,10 @@ pub fn substitute(context: Context, name: &str, value: &str, raw: bool) -> Resul
         return Err(refused("a label value must be one line without control characters"));
     }
     match context {
-        Context::Quoted(quote) => {
-            let mut out = String::with_capacity(value.len() + 2);
-            for c in value.chars() {
+        Context::Quoted { quote, regex } => {
+            let literal = if regex { quote_regex(value) } else { value.to_string() };
+            let mut out = String::with_capacity(literal.len() + 2);
+            for c in literal.chars() {
                 if c == '\\' || c == quote {
                     out.push('\\');
                 }
@@ -89,6 +95,18 @@ pub fn substitute(context: Context, name: &str, value: &str, raw: bool) -> Resul
              (letters, digits, '_', ':', '.'); a template can declare the argument `raw: true` to take PromQL",
         )),
     }
+}
+
+/// `value` as an RE2 pattern matching exactly itself (Go's `regexp.QuoteMeta`).
+fn quote_regex(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A label or metric name, a number or a duration: nothing PromQL could read as syntax.
@@ -109,21 +127,34 @@ mod tests {
     #[test]
     fn contexts_follow_quotes_escapes_and_raw_strings() {
         use Context::*;
-        let q = r#"sum by ({{l}}) (x{a="{{v}}",b='{{w}}',c=~`{{r}}`,d="\"{{e}}"}[{{interval}}])"#;
-        assert_eq!(contexts_of(q), vec![Bare, Quoted('"'), Quoted('\''), Backticked, Quoted('"'), Bare]);
+        let q = r#"sum by ({{l}}) (x{a="{{v}}",b='{{w}}',c=~`{{r}}`,d!~ "\"{{e}}"}[{{interval}}])"#;
+        let plain = |quote| Quoted { quote, regex: false };
+        let regex = Quoted { quote: '"', regex: true };
+        assert_eq!(contexts_of(q), vec![Bare, plain('"'), plain('\''), Backticked, regex, Bare]);
         // A placeholder's own text is opaque: `{{a}}"` closes the string, not the value.
-        assert_eq!(contexts_of(r#"x{a="{{a}}"} + {{b}}"#), vec![Quoted('"'), Bare]);
+        assert_eq!(contexts_of(r#"x{a="{{a}}"} + {{b}}"#), vec![plain('"'), Bare]);
     }
 
     #[test]
     fn quoted_values_are_escaped_and_cannot_end_the_matcher() {
-        let out = substitute(Context::Quoted('"'), "port", r#"x"}) or vector(1) #"#, false).unwrap();
+        let double = Context::Quoted { quote: '"', regex: false };
+        let out = substitute(double, "port", r#"x"}) or vector(1) #"#, false).unwrap();
         assert_eq!(out, r#"x\"}) or vector(1) #"#);
-        assert_eq!(substitute(Context::Quoted('"'), "p", r"a\d", false).unwrap(), r"a\\d");
-        assert_eq!(substitute(Context::Quoted('\''), "p", r#"it's "x""#, false).unwrap(), r#"it\'s "x""#);
-        let e = substitute(Context::Quoted('"'), "port", "80\n) or vector(1)", false).unwrap_err();
+        assert_eq!(substitute(double, "p", r"a\d", false).unwrap(), r"a\\d");
+        let single = Context::Quoted { quote: '\'', regex: false };
+        assert_eq!(substitute(single, "p", r#"it's "x""#, false).unwrap(), r#"it\'s "x""#);
+        let e = substitute(double, "port", "80\n) or vector(1)", false).unwrap_err();
         assert!(e.starts_with("{{port}} = ") && e.contains("one line"), "{e}");
         assert!(substitute(Context::Backticked, "r", "a`b", false).is_err());
+    }
+
+    #[test]
+    fn a_value_in_a_regex_matcher_matches_only_itself() {
+        let regex = Context::Quoted { quote: '"', regex: true };
+        // `.*` would match every ingress; escaped, it matches an ingress named ".*" only.
+        assert_eq!(substitute(regex, "ingress", ".*", false).unwrap(), r"\\.\\*");
+        assert_eq!(substitute(regex, "ingress", "sark", false).unwrap(), "sark");
+        assert_eq!(substitute(regex, "paths", "/api/.*", true).unwrap(), "/api/.*", "raw: a regex on purpose");
     }
 
     #[test]

@@ -3,16 +3,37 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Parses `2026-11-20T02:00:00Z` or Unix seconds (`1763604000`, `1763604000.5`).
+/// The latest instant serin reads or computes, 9999-12-31T23:59:59Z: the last one RFC 3339
+/// can write. Every instant read is checked against it, and every sum of an instant and a
+/// duration goes through [`add`], so no arithmetic on time can overflow (and panic).
+pub const LATEST: &str = "9999-12-31T23:59:59Z";
+const LATEST_UNIX_SECONDS: u64 = 253_402_300_799;
+
+pub fn latest() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(LATEST_UNIX_SECONDS)
+}
+
+/// `t + d`, or `None` past [`LATEST`].
+pub fn add(t: SystemTime, d: Duration) -> Option<SystemTime> {
+    t.checked_add(d).filter(|sum| *sum <= latest())
+}
+
+/// Parses `2026-11-20T02:00:00Z` or Unix seconds (`1763604000`, `1763604000.5`), up to
+/// [`LATEST`].
 pub fn parse_instant(text: &str) -> Result<SystemTime, String> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<f64>() {
-        if seconds.is_finite() && seconds >= 0.0 {
+        if seconds.is_finite() && (0.0..=LATEST_UNIX_SECONDS as f64).contains(&seconds) {
             return Ok(UNIX_EPOCH + Duration::from_secs_f64(seconds));
         }
-        return Err(format!("{text:?} is not a valid Unix time"));
+        return Err(format!("{text:?} is not a Unix time between 0 and {LATEST_UNIX_SECONDS} ({LATEST})"));
     }
-    humantime::parse_rfc3339_weak(text).map_err(|e| format!("{text:?} is neither RFC 3339 nor Unix seconds ({e})"))
+    let t = humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("{text:?} is neither RFC 3339 nor Unix seconds ({e})"))?;
+    if t > latest() {
+        return Err(format!("{text:?} is after {LATEST}, the latest instant serin accepts"));
+    }
+    Ok(t)
 }
 
 /// Formats as RFC 3339 in UTC with second precision.
@@ -25,9 +46,10 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-/// The inverse of [`unix_seconds`].
+/// The inverse of [`unix_seconds`], clamped to `0..=`[`LATEST`] (NaN is 0).
 pub fn from_unix_seconds(seconds: f64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0))
+    let seconds = if seconds.is_nan() { 0.0 } else { seconds.clamp(0.0, LATEST_UNIX_SECONDS as f64) };
+    UNIX_EPOCH + Duration::from_secs_f64(seconds)
 }
 
 /// Formats a duration the way users write it (`5m`, `1h 30m`).

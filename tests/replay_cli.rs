@@ -190,3 +190,36 @@ fn run_needs_a_prometheus() {
     let err = fails(&["run"], 2);
     assert!(err.contains("--prometheus"), "{err}");
 }
+
+#[test]
+fn absurd_durations_and_instants_are_errors_naming_the_bound_not_panics() {
+    let rec = recording("healthy");
+    let err = fails(&["replay", "--recording", &rec, "--set", "serin.io/interval=300000000000y"], 2);
+    assert!(err.contains("serin.io/interval") && err.contains("at most 7days"), "{err}");
+    let err = fails(&["replay", "--prometheus", "http://127.0.0.1:9", "--start", "1e300", "--end", "1e301"], 2);
+    assert!(err.contains("--start") && err.contains("9999-12-31T23:59:59Z"), "{err}");
+
+    let err = fails(
+        &["run", "--prometheus", "http://127.0.0.1:9", "--leader-election", "--lease-duration", "300000000000y"],
+        2,
+    );
+    assert!(err.contains("--lease-duration") && err.contains("at most 1h"), "{err}");
+    let err = fails(
+        &["record", "--prometheus", "http://127.0.0.1:9", "--deployment", "tests/lint_fixtures/sark-canary.yaml"]
+            .into_iter()
+            .chain(["--start", "0", "--end", "60", "--step", "300000000000y", "-o", "/dev/null"])
+            .collect::<Vec<_>>(),
+        2,
+    );
+    assert!(err.contains("--step") && err.contains("at most 1day"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = std::fs::read_to_string("tests/lint_fixtures/sark-canary.yaml")
+        .unwrap()
+        .replace("serin.io/interval: 1m", "serin.io/interval: \"300000000000y\"");
+    let path = dir.path().join("huge-interval.yaml");
+    std::fs::write(&path, manifest).unwrap();
+    let out = serin(&["lint", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("serin.io/interval") && stdout(&out).contains("at most 7days"), "{}", stdout(&out));
+}

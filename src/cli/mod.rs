@@ -51,7 +51,7 @@ struct RunArgs {
     #[arg(long)]
     leader_election: bool,
     /// How long the leader's claim on the Lease lasts without renewal.
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "15s", value_parser = lease_duration)]
     lease_duration: std::time::Duration,
     /// Log format: JSON in a cluster, human-readable elsewhere, unless set.
     #[arg(long, value_enum, default_value = "auto")]
@@ -130,4 +130,10 @@ fn catalog(dir: Option<&std::path::Path>) -> Result<Catalog, CliError> {
 /// A current-thread runtime: the CLI's IO is a handful of sequential HTTP calls.
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+/// `--lease-duration`: 1 s to 1 h (the renew deadline and retry period are fractions of it).
+fn lease_duration(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    crate::spec::values::duration(text, Duration::from_secs(1), Duration::from_secs(3600))
 }

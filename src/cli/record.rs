@@ -22,7 +22,7 @@ pub struct RecordArgs {
     #[arg(long)]
     end: String,
     /// Resolution of the recording (default 15s).
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "15s", value_parser = step)]
     step: Duration,
     /// A directory of extra analysis templates (*.yaml).
     #[arg(long)]
@@ -55,4 +55,9 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, CliError> {
         args.output.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--step`: 1 ms to 1 day (a coarser grid records nothing an interval could use).
+fn step(text: &str) -> Result<Duration, String> {
+    crate::spec::values::duration(text, Duration::from_millis(1), Duration::from_secs(86_400))
 }

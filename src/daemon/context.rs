@@ -57,17 +57,25 @@ pub enum Error {
         #[source]
         source: K8sError,
     },
+    /// The reconcile panicked (a bug, or input no parser foresaw): contained to this
+    /// rollout and retried like any failure, see [`super::contain`].
+    #[error("{namespace}/{name}: reconcile panicked: {message}")]
+    Panicked { namespace: String, name: String, message: String },
 }
 
 impl Error {
     pub fn is_conflict(&self) -> bool {
-        let Error::Cluster { source, .. } = self;
-        source.is_conflict()
+        match self {
+            Error::Cluster { source, .. } => source.is_conflict(),
+            Error::Panicked { .. } => false,
+        }
     }
 
     /// A short name for logs and metrics.
     pub fn label(&self) -> &'static str {
-        let Error::Cluster { source, .. } = self;
-        source.label()
+        match self {
+            Error::Cluster { source, .. } => source.label(),
+            Error::Panicked { .. } => "panic",
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! Lease), `context` (what reconciles share).
 
 pub mod command;
+mod contain;
 mod context;
 mod controller;
 mod execute;
@@ -70,7 +71,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         catalog: config.catalog,
         judge: JudgeConfig::default(),
         events: EventSink::new(client.clone()),
-        http: reqwest::Client::builder().build()?,
+        http: crate::k8s::smoke::client()?,
         dry_run: config.dry_run,
         metrics: metrics.clone(),
     });
@@ -93,7 +94,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         ready_flag.store(true, Ordering::Release);
         tracing::info!("rollout caches synced: ready");
     });
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = server::listen::bind(config.listen)?;
     tracing::info!(address = %listener.local_addr()?, "HTTP server listening");
     let state = ServerState {
         rollouts,

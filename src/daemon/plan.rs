@@ -20,11 +20,14 @@ pub fn due_tick(record: &Record, spec: &RolloutSpec, now: SystemTime) -> Option<
         return None;
     }
     let behind = now.duration_since(next).unwrap_or_default();
-    Some(if behind > spec.interval * MAX_CATCH_UP { now } else { next })
+    Some(if behind > spec.interval.saturating_mul(MAX_CATCH_UP) { now } else { next })
 }
 
+/// One interval after the last tick. The record comes from the cluster, so its times may
+/// be anything: a tick past the latest representable instant is never due, not a panic.
 pub fn next_tick(record: &Record, spec: &RolloutSpec) -> SystemTime {
-    record.analysed_at.unwrap_or(record.state.started) + spec.interval
+    crate::time::add(record.analysed_at.unwrap_or(record.state.started), spec.interval)
+        .unwrap_or_else(crate::time::latest)
 }
 
 /// How long until the reconciler should look again.

@@ -31,7 +31,7 @@ use super::context::{Apis, Context, Error};
 use super::controller::Candidate;
 use super::execute::Executor;
 use super::resolve::{World, resolve};
-use super::{command, plan, release, run_start};
+use super::{command, contain, plan, release, run_start};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
@@ -47,7 +47,7 @@ pub async fn reconcile(object: Arc<Candidate>, ctx: Arc<Context>) -> Result<cont
     // Every line of this rollout carries these; `revision` is filled in once read.
     let span = tracing::info_span!("rollout", namespace = %namespace, name = %name, revision = tracing::field::Empty);
     let started = Instant::now();
-    let result = async {
+    let attempts = async {
         let mut attempt = 1;
         loop {
             let reconciler = Reconciler { ctx: &ctx, apis: ctx.apis(&namespace), name: &name };
@@ -64,9 +64,8 @@ pub async fn reconcile(object: Arc<Candidate>, ctx: Arc<Context>) -> Result<cont
                 Ok(action) => return Ok(action),
             }
         }
-    }
-    .instrument(span)
-    .await;
+    };
+    let result = contain::contained(&namespace, &name, attempts).instrument(span).await;
     ctx.metrics.reconciled(started.elapsed(), result.as_ref().err().map(Error::label));
     result
 }

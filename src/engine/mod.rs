@@ -140,7 +140,8 @@ pub fn finished(state: &RolloutState) -> bool {
     }
 }
 
-/// When the first analysis of a run looks: one full interval after `start`.
-pub fn first_tick(start: SystemTime, spec: &RolloutSpec) -> SystemTime {
-    start + spec.interval
+/// When the first analysis of a run looks: one full interval after `start` (`None` past
+/// the latest representable instant: there is no such tick).
+pub fn first_tick(start: SystemTime, spec: &RolloutSpec) -> Option<SystemTime> {
+    crate::time::add(start, spec.interval)
 }

@@ -1,6 +1,11 @@
 //! Blue-green smoke checks: before the flip, `GET` each `serin.io/smoke` path on every
 //! ready pod of the candidate, straight at the pod IP (the Service still points at the
 //! other slot). Every answer must be 2xx.
+//!
+//! A redirect is not followed (it fails, naming its `Location`): the check is about this
+//! pod, and a redirect could send serin's request anywhere. Each request has a timeout;
+//! a pod that just turned ready may still refuse or answer 5xx for a moment, so those
+//! are retried with backoff, while 3xx and 4xx are answers and are not.
 
 use std::time::Duration;
 
@@ -12,8 +17,21 @@ use kube::api::{Api, ListParams};
 use super::record::SmokeResult;
 use super::{K8sError, api_error};
 
-/// How long one smoke request may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How the checks request: a timeout per request, and the pauses between attempts.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub timeout: Duration,
+    /// One more attempt after each pause: `[0.5 s, 1 s]` is three attempts.
+    pub backoff: &'static [Duration],
+}
+
+pub const POLICY: Policy =
+    Policy { timeout: Duration::from_secs(5), backoff: &[Duration::from_millis(500), Duration::from_secs(1)] };
+
+/// The client the checks use: no redirects, no proxy (pod IPs are reached directly).
+pub fn client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build()
+}
 
 /// A pod that can take a smoke request: Ready, with an IP, not terminating.
 pub fn address(pod: &Pod, service: &Service) -> Option<String> {
@@ -59,23 +77,65 @@ pub async fn check(
     if targets.is_empty() {
         return Ok(SmokeResult { passed: false, detail: format!("no ready pod matches {selector}") });
     }
-    for (pod, address) in &targets {
+    Ok(probe(http, &targets, paths, &POLICY).await)
+}
+
+/// `GET` every path on every `(pod, address)`; the first failure decides.
+pub async fn probe(
+    http: &reqwest::Client,
+    targets: &[(String, String)],
+    paths: &[String],
+    policy: &Policy,
+) -> SmokeResult {
+    for (pod, address) in targets {
         for path in paths {
             let url = format!("http://{address}{path}");
-            let outcome = http.get(&url).timeout(REQUEST_TIMEOUT).send().await;
-            let failure = match outcome {
-                Ok(response) if response.status().is_success() => continue,
-                Ok(response) => format!("answered {}", response.status()),
-                Err(e) => format!("failed: {e}"),
-            };
-            return Ok(SmokeResult { passed: false, detail: format!("pod {pod}: GET {url} {failure}") });
+            if let Err(failure) = get(http, &url, policy).await {
+                return SmokeResult { passed: false, detail: format!("pod {pod}: GET {url} {failure}") };
+            }
         }
     }
-    Ok(SmokeResult {
-        passed: true,
-        detail: format!("GET {} on {} ready pod(s): all 2xx", paths.join(", "), targets.len()),
-    })
+    SmokeResult { passed: true, detail: format!("GET {} on {} ready pod(s): all 2xx", paths.join(", "), targets.len()) }
 }
+
+/// One path on one pod, retried per `policy`; the failure says what the last attempt saw.
+async fn get(http: &reqwest::Client, url: &str, policy: &Policy) -> Result<(), String> {
+    let attempts = policy.backoff.len() + 1;
+    let mut pauses = policy.backoff.iter();
+    let mut attempt = 1;
+    loop {
+        let (failure, retry) = match http.get(url).timeout(policy.timeout).send().await {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) if response.status().is_redirection() => {
+                let location = response.headers().get(reqwest::header::LOCATION);
+                let location =
+                    location.map_or("no Location".into(), |l| String::from_utf8_lossy(l.as_bytes()).into_owned());
+                (
+                    format!("answered {} redirecting to {location} (redirects are not followed)", response.status()),
+                    false,
+                )
+            }
+            Ok(response) => (format!("answered {}", response.status()), response.status().is_server_error()),
+            Err(e) if e.is_timeout() => {
+                (format!("got no answer within {}", humantime::format_duration(policy.timeout)), true)
+            }
+            Err(e) => (format!("failed: {e}"), true),
+        };
+        match pauses.next().filter(|_| retry) {
+            Some(pause) => {
+                tracing::debug!(url, attempt, failure, "smoke check failed; retrying");
+                tokio::time::sleep(*pause).await;
+                attempt += 1;
+            }
+            None if attempt > 1 => return Err(format!("{failure} (attempt {attempt} of {attempts})")),
+            None => return Err(failure),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "smoke_tests.rs"]
+mod probe_tests;
 
 #[cfg(test)]
 mod tests {

@@ -109,10 +109,10 @@ pub async fn run<S: MetricSource>(
     mut on_action: impl FnMut(&Action),
 ) -> Replay {
     let mut replayer = Replayer::new(spec, analysis, config, start);
-    let mut at = engine::first_tick(start, spec);
-    while at <= end && !replayer.finished() {
+    let mut next = engine::first_tick(start, spec);
+    while let Some(at) = next.filter(|at| *at <= end && !replayer.finished()) {
         replayer.tick(source, at, &mut on_action).await;
-        at += spec.interval;
+        next = crate::time::add(at, spec.interval);
     }
     replayer.finish()
 }

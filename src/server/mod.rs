@@ -5,12 +5,15 @@
 //! the candidate with its resourceVersion; the leader acts on them.
 //!
 //! Files: `rollouts` (the views), `operations` (what each POST writes), `auth` (the
-//! bearer token), `page` (`GET /`).
+//! bearer token), `page` (`GET /`), `listen` and `slots` (serving with timeouts and a
+//! connection limit).
 
 mod auth;
+pub mod listen;
 pub mod operations;
 mod page;
 pub mod rollouts;
+mod slots;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +25,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::json;
+use tower_http::limit::RequestBodyLimitLayer;
 
 pub use auth::ApiToken;
 pub use rollouts::RolloutIndex;
@@ -53,13 +57,15 @@ pub fn router(state: ServerState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router(state)` on `listener` until `shutdown` resolves.
+/// Serves `router(state)` on `listener` within [`listen::LIMITS`] until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let limits = listen::LIMITS;
+    let router = router(state).layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
+    listen::serve(listener, router, limits, shutdown).await
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -76,7 +82,7 @@ async fn readyz(State(state): State<ServerState>) -> Response {
 
 async fn metrics(State(state): State<ServerState>) -> Response {
     // Only the leader reports the per-rollout gauges (see telemetry::metrics).
-    let views = if state.metrics.is_leader() { state.rollouts.all() } else { Vec::new() };
+    let views = if state.metrics.is_leader() { state.rollouts.all() } else { Arc::default() };
     let body = state.metrics.encode(views.iter().filter_map(|v| v.gauge()));
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
 }

@@ -3,6 +3,8 @@
 //! without asking the API server, leader or not.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -22,15 +24,28 @@ use crate::telemetry::metrics::RolloutGauge;
 
 pub type CandidateMeta = PartialObjectMeta<Deployment>;
 
-/// The metadata caches of the namespaces serin watches.
+/// The metadata caches of the namespaces serin watches, and the views parsed from them.
 #[derive(Clone, Default)]
 pub struct RolloutIndex {
     stores: Vec<Store<CandidateMeta>>,
+    /// Bumped by every watch event applied to a store.
+    generation: Arc<AtomicU64>,
+    /// The views of one generation: `GET /`, the list and `/metrics` share them instead of
+    /// parsing every rollout's status on every request.
+    views: Arc<Mutex<Option<Parsed>>>,
 }
+
+/// Views and the cache generation they were parsed at.
+type Parsed = (u64, Arc<Vec<RolloutView>>);
 
 impl RolloutIndex {
     pub fn new(stores: Vec<Store<CandidateMeta>>) -> RolloutIndex {
-        RolloutIndex { stores }
+        RolloutIndex { stores, ..RolloutIndex::default() }
+    }
+
+    /// Marks the stores changed: the next [`all`](Self::all) parses them again.
+    pub fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Starts a metadata-only watch of the Deployments of each scope (`None`: all
@@ -40,15 +55,21 @@ impl RolloutIndex {
         client: &Client,
         scopes: &[Option<String>],
     ) -> (RolloutIndex, impl Future<Output = ()> + Send + use<>) {
+        let generation = Arc::new(AtomicU64::new(0));
         let stores: Vec<Store<CandidateMeta>> = scopes
             .iter()
             .map(|namespace| {
+                let generation = generation.clone();
                 // An Api of PartialObjectMeta asks for metadata only.
                 let api = scoped_api::<CandidateMeta>(client, namespace.as_deref());
                 let (reader, writer) = reflector::store();
                 let stream =
                     watcher(api, watcher::Config::default()).default_backoff().modify(keep_only_serin_metadata);
-                tokio::spawn(reflector(writer, stream).for_each(|_| std::future::ready(())));
+                // Each event reaches here after the store applied it.
+                tokio::spawn(reflector(writer, stream).for_each(move |_| {
+                    generation.fetch_add(1, Ordering::AcqRel);
+                    std::future::ready(())
+                }));
                 reader
             })
             .collect();
@@ -58,11 +79,24 @@ impl RolloutIndex {
                 let _ = store.wait_until_ready().await;
             }
         };
-        (RolloutIndex { stores }, synced)
+        (RolloutIndex { stores, generation, views: Arc::default() }, synced)
     }
 
-    /// Every opted-in Deployment, sorted by namespace and name.
-    pub fn all(&self) -> Vec<RolloutView> {
+    /// Every opted-in Deployment, sorted by namespace and name; parsed again only after
+    /// the stores changed.
+    pub fn all(&self) -> Arc<Vec<RolloutView>> {
+        // Read before parsing: an event applied meanwhile bumps it past what is cached.
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut cached = self.views.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, views)) = cached.as_ref().filter(|(at, _)| *at == generation) {
+            return views.clone();
+        }
+        let views = Arc::new(self.parse_all());
+        *cached = Some((generation, views.clone()));
+        views
+    }
+
+    fn parse_all(&self) -> Vec<RolloutView> {
         let mut views: Vec<RolloutView> = self
             .stores
             .iter()
@@ -240,5 +274,34 @@ mod tests {
         let fresh = BTreeMap::from([("serin.io/strategy".to_string(), "blue-green".to_string())]);
         let view = RolloutView::from_annotations("ns", "web", &fresh).unwrap();
         assert!(view.phase.is_none() && view.gauge().is_none());
+    }
+
+    #[test]
+    fn views_are_parsed_once_per_change_of_the_cache() {
+        use kube::core::{ObjectMeta, PartialObjectMetaExt};
+        let candidate = |phase: Phase| {
+            let mut record = Record::new(RolloutState::new("abc", SystemTime::now()));
+            record.state.phase = phase;
+            let mut annotations = record.annotations();
+            annotations.insert("serin.io/strategy".into(), "canary".into());
+            let meta = ObjectMeta {
+                name: Some("sark-canary".into()),
+                namespace: Some("production".into()),
+                annotations: Some(annotations),
+                ..ObjectMeta::default()
+            };
+            watcher::Event::Apply(meta.into_response_partial::<Deployment>())
+        };
+        let (reader, mut writer) = reflector::store();
+        writer.apply_watcher_event(&candidate(Phase::Progressing));
+        let index = RolloutIndex::new(vec![reader]);
+        let first = index.all();
+        assert_eq!(first[0].phase, Some(Phase::Progressing));
+        assert!(Arc::ptr_eq(&first, &index.all()), "no change: the same parsed views");
+        writer.apply_watcher_event(&candidate(Phase::Paused));
+        index.changed();
+        let second = index.all();
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert_eq!(second[0].phase, Some(Phase::Paused));
     }
 }

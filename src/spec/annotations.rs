@@ -9,6 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::keys::{self, KeyClass};
+use super::values::{MAX_HOLD, MAX_STEP};
 use super::{BlueGreenSpec, CanarySpec, OnInconclusive, PREFIX, RolloutSpec, Routing, Strategy, Windows, values};
 
 /// One bad annotation: which, what it held, what was expected.
@@ -46,6 +47,8 @@ impl fmt::Display for SpecErrors {
 
 impl std::error::Error for SpecErrors {}
 
+const SECOND: Duration = Duration::from_secs(1);
+
 /// Suffix that names a canary after its stable Deployment (`sark` → `sark-canary`).
 const CANARY_SUFFIX: &str = "-canary";
 
@@ -81,11 +84,9 @@ pub fn parse(deployment: &str, annotations: &BTreeMap<String, String>) -> Result
         _ => DEFAULT_CANARY_ANALYSIS,
     };
     let analysis = r.read("analysis", values::template_names).unwrap_or_else(|| vec![default_analysis.to_string()]);
-    let interval =
-        r.read("interval", |t| values::duration(t, Duration::from_secs(1))).unwrap_or(Duration::from_secs(60));
-    let progress_deadline = r
-        .read("progress-deadline", |t| values::duration(t, Duration::from_secs(1)))
-        .unwrap_or(Duration::from_secs(600));
+    let interval = r.read("interval", |t| values::duration(t, SECOND, MAX_STEP)).unwrap_or(Duration::from_secs(60));
+    let progress_deadline =
+        r.read("progress-deadline", |t| values::duration(t, SECOND, MAX_STEP)).unwrap_or(Duration::from_secs(600));
     let windows = r.windows();
     let dry_run = r.read("dry-run", values::boolean).unwrap_or(false);
     let paused = r.read("paused", values::boolean).unwrap_or(false);
@@ -129,9 +130,9 @@ fn canary(r: &mut Reader<'_>, deployment: &str) -> CanarySpec {
     let ingress = r.read("ingress", values::object_name).unwrap_or_else(|| stable.clone());
     let canary_service = r.read("canary-service", values::object_name).unwrap_or_else(|| deployment.to_string());
     let steps = r.read("steps", values::steps).unwrap_or_else(|| vec![10, 25, 50, 100]);
-    let step_min = r.read("step-min", |t| values::duration(t, Duration::ZERO)).unwrap_or(Duration::from_secs(300));
-    let step_max =
-        r.read("step-max", |t| values::duration(t, Duration::from_secs(1))).unwrap_or(Duration::from_secs(1800));
+    let step_min =
+        r.read("step-min", |t| values::duration(t, Duration::ZERO, MAX_STEP)).unwrap_or(Duration::from_secs(300));
+    let step_max = r.read("step-max", |t| values::duration(t, SECOND, MAX_STEP)).unwrap_or(Duration::from_secs(1800));
     if step_max < step_min {
         let shown = r.raw("step-max").map_or_else(|| "30m (default)".to_string(), str::to_string);
         r.fail(
@@ -174,13 +175,12 @@ fn blue_green(r: &mut Reader<'_>, interval: Duration) -> BlueGreenSpec {
     }
     let slot_label = r.read("slot-label", values::label_key).unwrap_or_else(|| "version".to_string());
     let smoke = r.read("smoke", values::smoke_paths).unwrap_or_default();
-    let observe = r.read("observe", |t| values::duration(t, interval.max(Duration::from_secs(1))));
+    let observe = r.read("observe", |t| values::duration(t, interval.max(SECOND), MAX_HOLD));
     let keep_previous = match r.raw("keep-previous") {
         Some("0") => None,
-        _ => Some(
-            r.read("keep-previous", |t| values::duration(t, Duration::from_secs(1)))
-                .unwrap_or(Duration::from_secs(600)),
-        ),
+        _ => {
+            Some(r.read("keep-previous", |t| values::duration(t, SECOND, MAX_HOLD)).unwrap_or(Duration::from_secs(600)))
+        }
     };
     BlueGreenSpec { service, slot_label, smoke, observe: observe.unwrap_or(Duration::from_secs(1800)), keep_previous }
 }

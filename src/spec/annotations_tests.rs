@@ -265,3 +265,20 @@ fn opt_in_and_configuration_keys() {
     let keys = configuration_keys(&ann(&[("phase", "Succeeded"), ("steps", "10")]));
     assert_eq!(keys.into_iter().collect::<Vec<_>>(), vec!["serin.io/steps"]);
 }
+
+#[test]
+fn durations_are_bounded_and_the_error_names_the_largest() {
+    let c = ("strategy", "canary");
+    for key in ["interval", "progress-deadline", "step-min", "step-max"] {
+        one_error("sark-canary", &[c, (key, "300000000000y")], key, "at most 7days");
+        one_error("sark-canary", &[c, (key, "8d")], key, "at most 7days");
+    }
+    let (spec, _) = canary_ok(&[("interval", "7d"), ("step-max", "7d")]);
+    assert_eq!(spec.interval, Duration::from_secs(7 * 86_400));
+    let bg = [("strategy", "blue-green"), ("service", "sark")];
+    for key in ["observe", "keep-previous"] {
+        one_error("sark-green", &[bg[0], bg[1], (key, "31d")], key, "at most 30days");
+    }
+    let (_, b) = blue_green_ok(&[("observe", "30d")]);
+    assert_eq!(b.observe, Duration::from_secs(30 * 86_400));
+}

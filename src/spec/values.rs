@@ -6,17 +6,21 @@ use std::time::Duration;
 
 use super::OnInconclusive;
 
-/// A humantime duration (`30s`, `5m`, `1h30m`) of at least `min`.
-pub fn duration(text: &str, min: Duration) -> Result<Duration, String> {
-    let expected = || {
-        if min.is_zero() {
-            "a duration such as 30s, 5m or 1h30m".to_string()
-        } else {
-            format!("a duration of at least {} such as 30s, 5m or 1h30m", humantime::format_duration(min))
-        }
-    };
+/// The longest `interval`, `progress-deadline`, `step-min` and `step-max`: one analysis
+/// step longer than a week is a misconfiguration, and the bound keeps every sum of an
+/// instant and a configured duration far from overflow.
+pub const MAX_STEP: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The longest blue-green `observe` and `keep-previous`.
+pub const MAX_HOLD: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A humantime duration (`30s`, `5m`, `1h30m`) in `min..=max`.
+pub fn duration(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let at_least =
+        if min.is_zero() { String::new() } else { format!(" of at least {}", humantime::format_duration(min)) };
+    let expected =
+        || format!("a duration{at_least} and at most {} such as 30s, 5m or 1h30m", humantime::format_duration(max));
     match humantime::parse_duration(text) {
-        Ok(d) if d >= min => Ok(d),
+        Ok(d) if d >= min && d <= max => Ok(d),
         _ => Err(expected()),
     }
 }

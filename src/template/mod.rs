@@ -6,6 +6,7 @@
 //! [`render`] fills the placeholders and returns the same types with final PromQL.
 
 pub mod catalog;
+pub mod quote;
 pub mod render;
 pub mod schema;
 pub mod validate;
@@ -31,6 +32,9 @@ pub struct ArgDef {
     pub name: String,
     pub default: Option<String>,
     pub description: String,
+    /// The value is PromQL, pasted as written (`raw: true`); otherwise it is data, see
+    /// [`quote`].
+    pub raw: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

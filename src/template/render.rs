@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
+use super::quote::{self, contexts};
 use super::{MetricKind, Template};
 use crate::spec::values::is_variable_name;
 
@@ -59,22 +60,35 @@ fn defaults(template: &Template) -> BTreeMap<String, String> {
 
 /// Fills every `{{var}}` of every query from `vars` (built-in variables and `arg.*`
 /// values, by plain name) and the template's argument defaults (`vars` win). An unknown
-/// variable is an error that lists every unknown one and every known one.
+/// variable is an error that lists every unknown one and every known one. Values are
+/// data: escaped inside string literals, refused where they could change the query's
+/// meaning, unless the template declares the argument `raw` (see [`quote`]).
 pub fn render(template: &Template, vars: &BTreeMap<String, String>) -> Result<Template, RenderError> {
     let mut known = defaults(template);
     known.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let raw: BTreeSet<&str> = template.args.iter().filter(|a| a.raw).map(|a| a.name.as_str()).collect();
 
     let mut unknown = BTreeSet::new();
     let mut malformed = Vec::new();
     let mut fill = |query: &str| -> String {
         match placeholders(query) {
             Ok(found) => {
+                let spans: Vec<Range<usize>> = found.iter().map(|p| p.span.clone()).collect();
                 let mut out = String::with_capacity(query.len());
                 let mut last = 0;
-                for p in found {
+                for (p, context) in found.into_iter().zip(contexts(query, &spans)) {
                     out.push_str(&query[last..p.span.start]);
-                    match known.get(&p.name) {
-                        Some(value) => out.push_str(value),
+                    let substituted = known
+                        .get(&p.name)
+                        .map(|v| quote::substitute(context, &p.name, v, raw.contains(p.name.as_str())));
+                    match substituted {
+                        Some(Ok(text)) => out.push_str(&text),
+                        Some(Err(refused)) => {
+                            if !malformed.contains(&refused) {
+                                malformed.push(refused);
+                            }
+                            out.push_str(&query[p.span.clone()]);
+                        }
                         None => {
                             unknown.insert(p.name.clone());
                             out.push_str(&query[p.span.clone()]);
@@ -144,6 +158,7 @@ mod tests {
                     name: n.to_string(),
                     default: d.map(str::to_string),
                     description: String::new(),
+                    raw: false,
                 })
                 .collect(),
             metrics: vec![Metric {
@@ -189,5 +204,34 @@ mod tests {
         let required: Vec<String> = required_variables(&t).into_iter().collect();
         assert_eq!(required, vec!["namespace", "slot"]);
         assert_eq!(referenced_variables(&t).len(), 3);
+    }
+
+    #[test]
+    fn an_argument_cannot_change_the_querys_meaning() {
+        let hostile = r#"x"}) or vector(1) #"#;
+        let t = template(r#"sum(x{namespace="{{namespace}}",port="{{port}}"})"#, &[("port", Some("80"))]);
+        let r = render(&t, &vars(&[("namespace", "prod"), ("port", hostile)])).unwrap();
+        assert_eq!(r.queries(), vec![r#"sum(x{namespace="prod",port="x\"}) or vector(1) #"})"#]);
+
+        let t = template(r#"sum by ({{label}}) (x{namespace="{{namespace}}"})"#, &[("label", Some("code"))]);
+        let e = render(&t, &vars(&[("namespace", "prod"), ("label", hostile)])).unwrap_err();
+        assert!(e.message.starts_with("{{label}} = ") && e.message.contains("raw: true"), "{e}");
+        // Built-in variables are checked the same way.
+        let r = render(&t, &vars(&[("namespace", "prod\"}) or vector(1) #")])).unwrap();
+        assert_eq!(r.queries(), vec![r#"sum by (code) (x{namespace="prod\"}) or vector(1) #"})"#]);
+        let t = template(r#"x{a="b"}[{{interval}}]"#, &[]);
+        let e = render(&t, &vars(&[("interval", "1m]) or vector(1) #")])).unwrap_err();
+        assert!(e.message.starts_with("{{interval}} = "), "{e}");
+    }
+
+    #[test]
+    fn a_raw_argument_is_pasted_as_written() {
+        let mut t =
+            template(r#"sum(x{namespace="{{namespace}}",{{selector}}})"#, &[("selector", Some(r#"job=~".+""#))]);
+        let r = render(&t, &vars(&[("namespace", "prod")]));
+        assert!(r.unwrap_err().message.contains("{{selector}}"), "a matcher list is PromQL: refused unless raw");
+        t.args[0].raw = true;
+        let r = render(&t, &vars(&[("namespace", "prod"), ("selector", r#"job="sark""#)])).unwrap();
+        assert_eq!(r.queries(), vec![r#"sum(x{namespace="prod",job="sark"})"#]);
     }
 }

@@ -32,6 +32,10 @@ pub struct ArgDoc {
     pub default: Option<Scalar>,
     #[serde(default)]
     pub description: String,
+    /// The value is PromQL pasted as written (e.g. extra label matchers), not a value
+    /// escaped as data: only for arguments the template means to hand over whole.
+    #[serde(default)]
+    pub raw: bool,
 }
 
 /// A metric: a name and exactly one of `ratio`, `histogram`, `value`.

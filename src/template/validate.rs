@@ -31,7 +31,8 @@ pub fn validate(doc: TemplateDoc) -> Result<Template, TemplateError> {
         } else if BUILTIN_VARIABLES.contains(&arg.as_str()) {
             problems.push(format!("args.{arg}: {arg} is a built-in variable and cannot be an argument"));
         }
-        args.push(ArgDef { name: arg, default: def.default.map(|d| d.as_text()), description: def.description });
+        let default = def.default.map(|d| d.as_text());
+        args.push(ArgDef { name: arg, default, description: def.description, raw: def.raw });
     }
 
     if doc.metrics.is_empty() {

@@ -202,6 +202,12 @@ fn without_watch_rollouts_are_read_once_and_rollbacks_exit_1() {
     assert_eq!(json["items"][1]["phase"], "Paused");
     assert_eq!(json["items"][1]["verdicts"][0]["reason"], "error-rate: canary 0.4% (2/500)");
 
+    let staging = cluster.status(&["-n", "staging", "-o", "json"]);
+    let json: Value = serde_json::from_str(&stdout(&staging)).expect("JSON");
+    assert_eq!(json["items"][0]["strategy"], "blue-green", "a list of one is a list: {json}");
+    let one: Value = serde_json::from_str(&stdout(&cluster.status(&[ROLLOUT, "-o", "json"]))).expect("JSON");
+    assert_eq!(one["name"], "sark-canary", "one rollout named: the object itself: {one}");
+
     let all = cluster.status(&["-A"]);
     assert!(stdout(&all).contains("staging/other-canary  blue-green  not started"), "{}", describe(&all));
     let default_namespace = cluster.status(&[]);

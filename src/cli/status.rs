@@ -59,13 +59,13 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
         let Some(text) = &args.rollout else {
             let namespace = (!args.all_namespaces).then(|| flag.unwrap_or(cluster.default_namespace()).to_string());
             let list = within(deadline, list(&cluster, namespace.as_deref())).await?;
-            return Ok(print_all(&list, args.output));
+            return Ok(print(&Read::List(list), args.output));
         };
         let target = parse_rollout(text, flag, cluster.default_namespace())?;
         let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &target.namespace);
         let status = within(deadline, read(&cluster, &api, &target)).await?;
         if !args.watch {
-            return Ok(print_all(std::slice::from_ref(&status), args.output));
+            return Ok(print(&Read::One(Box::new(status)), args.output));
         }
         let mut printer = Printer::new(args.output);
         printer.show(&status);
@@ -117,23 +117,32 @@ async fn list(cluster: &Cluster, namespace: Option<&str>) -> Result<Vec<RolloutS
     Ok(rollouts)
 }
 
-fn print_all(rollouts: &[RolloutStatus], output: OutputFormat) -> ExitCode {
-    match output {
-        OutputFormat::Table if rollouts.is_empty() => {
+/// A read without `--watch`: one rollout (`NS/NAME`) or a list (`-n`, `-A`), which in
+/// JSON is `{"items": […]}` however many it holds, as the API's list is.
+enum Read {
+    One(Box<RolloutStatus>),
+    List(Vec<RolloutStatus>),
+}
+
+fn print(read: &Read, output: OutputFormat) -> ExitCode {
+    let rollouts = match read {
+        Read::One(status) => std::slice::from_ref(status.as_ref()),
+        Read::List(list) => list.as_slice(),
+    };
+    match (output, read) {
+        (OutputFormat::Table, _) if rollouts.is_empty() => {
             emit(&["no rollouts (Deployments with serin.io/strategy)".into()])
         }
-        OutputFormat::Table => emit(&status_view::table(rollouts)),
-        OutputFormat::Json => {
-            let items: Vec<_> = rollouts.iter().map(status_view::json).collect();
-            let value = match items.as_slice() {
-                [one] => serde_json::to_value(one),
-                _ => serde_json::to_value(serde_json::json!({"items": items})),
-            };
-            emit(&[serde_json::to_string_pretty(&value.expect("a status always serialises")).unwrap_or_default()]);
-        }
+        (OutputFormat::Table, _) => emit(&status_view::table(rollouts)),
+        (OutputFormat::Json, Read::One(status)) => emit(&[pretty(&status_view::json(status))]),
+        (OutputFormat::Json, Read::List(list)) => emit(&[pretty(&status_view::json_list(list))]),
     }
     let failed = rollouts.iter().any(status_view::has_failed);
     ExitCode::from(u8::from(failed))
+}
+
+fn pretty(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).expect("a status always serialises")
 }
 
 /// Watches the one Deployment until its rollout ends; the exit code.

@@ -167,6 +167,12 @@ pub fn json(status: &RolloutStatus) -> StatusJson<'_> {
     }
 }
 
+/// The JSON of a list of rollouts: `{"items": […]}`, as the API's list.
+pub fn json_list(rollouts: &[RolloutStatus]) -> serde_json::Value {
+    let items: Vec<StatusJson<'_>> = rollouts.iter().map(json).collect();
+    serde_json::json!({ "items": items })
+}
+
 /// A failed rollout: what makes `serin status` exit 1.
 pub fn has_failed(status: &RolloutStatus) -> bool {
     matches!(status.phase(), Some(Phase::RolledBack | Phase::Invalid))

@@ -121,9 +121,11 @@ fn json_carries_phase_weight_revision_verdicts_and_reason() {
     assert_eq!(value["reason"], "weight 25: every metric passes");
     assert_eq!(
         value["verdicts"][1],
-        json!({"metric": "latency", "verdict": "inconclusive",
-                                            "reason": "latency: not enough evidence yet"})
+        json!({"metric": "latency", "verdict": "inconclusive", "reason": "latency: not enough evidence yet"})
     );
+    let list = json_list(std::slice::from_ref(&shown));
+    assert_eq!(list["items"][0], value, "a list of one is still a list");
+    assert_eq!(json_list(&[]), json!({"items": []}));
 }
 
 #[test]

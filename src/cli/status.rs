@@ -67,25 +67,34 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
         if !args.watch {
             return Ok(print(&Read::One(Box::new(status)), args.output));
         }
-        let mut printer = Printer::new(args.output);
-        printer.show(&status);
-        if let Some(code) = status_view::watch_outcome(&status) {
-            return Ok(ExitCode::from(code));
-        }
-        let followed = follow(&api, &target, &mut printer);
-        match deadline {
-            None => followed.await,
-            Some(deadline) => match tokio::time::timeout_at(deadline, followed).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    let phase = printer.last_phase.unwrap_or("not started");
-                    let waited = humantime::format_duration(args.timeout.unwrap_or_default());
-                    eprintln!("serin: timed out after {waited}: {target} is still {phase}");
-                    Ok(ExitCode::from(TIMED_OUT))
-                }
-            },
-        }
+        watch(&api, &target, status, args.output, deadline.zip(args.timeout)).await
     })
+}
+
+/// `--watch`: shows `status`, then every change, until the rollout ends or `timeout`
+/// (its deadline and its length) runs out.
+async fn watch(
+    api: &Api<Deployment>,
+    target: &RolloutRef,
+    status: RolloutStatus,
+    output: OutputFormat,
+    timeout: Option<(Instant, Duration)>,
+) -> Result<ExitCode, CliError> {
+    let mut printer = Printer::new(output);
+    printer.show(&status);
+    if let Some(code) = status_view::watch_outcome(&status) {
+        return Ok(ExitCode::from(code));
+    }
+    let followed = follow(api, target, &mut printer);
+    let Some((deadline, length)) = timeout else { return followed.await };
+    match tokio::time::timeout_at(deadline, followed).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            let phase = printer.last_phase.unwrap_or("not started");
+            eprintln!("serin: timed out after {}: {target} is still {phase}", humantime::format_duration(length));
+            Ok(ExitCode::from(TIMED_OUT))
+        }
+    }
 }
 
 /// `future`, or an error once `deadline` passes: an unanswered read is an unreachable cluster.

@@ -1,8 +1,18 @@
-//! The `serin` command line (spec §4): `run`, `replay`, `record`, `lint`.
+//! The `serin` command line (spec §4): `run`, `replay`, `record`, `lint`, and the cluster
+//! commands `status`, `promote`, `abort`, `pause`, `resume`, `retry`. Invoked as
+//! `kubectl-serin` (a symlink; kubectl runs it for `kubectl serin …`), the same binary
+//! answers the cluster commands only.
 
+mod cluster;
 mod lint;
+mod operate;
 mod record;
 mod replay;
+mod status;
+mod status_view;
+
+use std::ffi::OsStr;
+use std::io::Write;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +38,54 @@ enum Command {
     Record(record::RecordArgs),
     /// Validate Deployment annotations and analysis templates.
     Lint(lint::LintArgs),
+    #[command(flatten)]
+    Cluster(ClusterCommand),
+}
+
+/// The commands that read or operate rollouts in the cluster, with the caller's
+/// credentials: `serin <command>` and `kubectl serin <command>`.
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Show rollouts: phase, weight, each metric's last verdict with its evidence, the reason.
+    Status(status::StatusArgs),
+    /// Promote now, skipping the remaining steps or the observation.
+    Promote(operate::OperateArgs),
+    /// Roll back now (trigger `manual`).
+    Abort(operate::OperateArgs),
+    /// Hold progress (analysis and rollbacks go on).
+    Pause(operate::OperateArgs),
+    /// Release a pause.
+    Resume(operate::OperateArgs),
+    /// Run a rolled-back revision again.
+    Retry(operate::OperateArgs),
+}
+
+impl ClusterCommand {
+    fn run(self) -> Result<ExitCode, CliError> {
+        use crate::k8s::operation::Operation;
+        match self {
+            ClusterCommand::Status(args) => status::run(args),
+            ClusterCommand::Promote(args) => operate::run(Operation::Promote, args),
+            ClusterCommand::Abort(args) => operate::run(Operation::Abort, args),
+            ClusterCommand::Pause(args) => operate::run(Operation::Pause, args),
+            ClusterCommand::Resume(args) => operate::run(Operation::Resume, args),
+            ClusterCommand::Retry(args) => operate::run(Operation::Retry, args),
+        }
+    }
+}
+
+/// `kubectl serin …`: the cluster commands alone.
+#[derive(Debug, Parser)]
+#[command(name = "kubectl-serin", bin_name = "kubectl serin", version, about = "serin's rollouts, from kubectl")]
+struct Plugin {
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+/// The kubectl plugin's file name (kubectl runs `kubectl-serin` for `kubectl serin`).
+fn is_plugin(argv0: &OsStr) -> bool {
+    let name = std::path::Path::new(argv0).file_name().and_then(OsStr::to_str).unwrap_or_default();
+    name.strip_suffix(".exe").unwrap_or(name) == "kubectl-serin"
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,12 +134,14 @@ impl<E: std::fmt::Display> From<E> for CliError {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let command = if is_plugin(&argv0) { Command::Cluster(Plugin::parse().command) } else { Cli::parse().command };
+    let result = match command {
         Command::Run(args) => run(args),
         Command::Replay(args) => replay::run(args),
         Command::Record(args) => record::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Cluster(command) => command.run(),
     };
     match result {
         Ok(code) => code,
@@ -127,6 +187,15 @@ fn catalog(dir: Option<&std::path::Path>) -> Result<Catalog, CliError> {
     })
 }
 
+/// Writes lines to stdout; a closed pipe (`| head`) is not worth a panic.
+fn emit(lines: &[String]) {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+}
+
 /// A current-thread runtime: the CLI's IO is a handful of sequential HTTP calls.
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
@@ -136,4 +205,33 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 fn lease_duration(text: &str) -> Result<std::time::Duration, String> {
     use std::time::Duration;
     crate::spec::values::duration(text, Duration::from_secs(1), Duration::from_secs(3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_plugin_is_recognised_by_its_file_name() {
+        for name in ["kubectl-serin", "/usr/local/bin/kubectl-serin", "kubectl-serin.exe"] {
+            assert!(is_plugin(OsStr::new(name)), "{name}");
+        }
+        assert!(!is_plugin(OsStr::new("/usr/bin/serin")));
+        assert!(!is_plugin(OsStr::new("kubectl-serinx")));
+    }
+
+    #[test]
+    fn both_command_lines_are_well_formed() {
+        Cli::command().debug_assert();
+        Plugin::command().debug_assert();
+        let plugin = Plugin::try_parse_from(["kubectl-serin", "abort", "production/sark-canary"]).unwrap();
+        assert!(matches!(plugin.command, ClusterCommand::Abort(_)));
+        assert!(Plugin::try_parse_from(["kubectl-serin", "run", "--prometheus", "x"]).is_err(), "no daemon");
+        let cli = Cli::try_parse_from(["serin", "status", "-A", "-o", "json"]).unwrap();
+        assert!(matches!(cli.command, Command::Cluster(ClusterCommand::Status(_))));
+        assert!(Cli::try_parse_from(["serin", "status", "--watch"]).is_err(), "--watch needs a rollout");
+        assert!(Cli::try_parse_from(["serin", "status", "-A", "ns/name"]).is_err());
+    }
 }

@@ -8,10 +8,13 @@
 //! - `selector`: the blue-green Service selector flip;
 //! - `workload`: promotion (stable takes the candidate's pod spec) and scaling;
 //! - `smoke`: HTTP smoke checks of a blue-green candidate's pods;
-//! - `events`: Kubernetes Events for every transition, with the evidence.
+//! - `events`: Kubernetes Events for every transition, with the evidence;
+//! - `operation`: the operator's operations (promote, abort, pause, resume, retry), shared
+//!   by the HTTP API and the command line.
 
 pub mod events;
 pub mod objects;
+pub mod operation;
 pub mod record;
 pub mod router;
 pub mod selector;

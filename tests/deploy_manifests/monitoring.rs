@@ -134,27 +134,39 @@ fn the_service_monitor_scrapes_the_serin_service() {
     }
 }
 
+/// Every panel, rows' nested panels included.
+fn all_panels(panels: &[Value]) -> Vec<&Value> {
+    panels
+        .iter()
+        .flat_map(|p| std::iter::once(p).chain(all_panels(p["panels"].as_array().map_or(&[], Vec::as_slice))))
+        .collect()
+}
+
 #[test]
 fn the_grafana_dashboard_is_self_contained_and_reads_only_serins_metrics() {
     let text = std::fs::read_to_string(repo().join("deploy/monitoring/serin-dashboard.json")).unwrap();
     let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
-    let input = &dashboard["__inputs"][0];
-    assert_eq!(
-        (&input["name"], &input["type"], &input["pluginId"]),
-        (&json!("DS_PROMETHEUS"), &json!("datasource"), &json!("prometheus"))
-    );
-    let datasource = json!({"type": "prometheus", "uid": "${DS_PROMETHEUS}"});
+    // File provisioning (the Grafana sidecar) resolves no import inputs: the Prometheus is
+    // a datasource variable, which a provisioned dashboard offers as a drop-down.
+    assert!(dashboard.get("__inputs").is_none(), "no import-only inputs");
+    assert!(!text.contains("DS_PROMETHEUS"), "no reference to an import input is left");
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    let source = variables.iter().find(|v| v["type"] == "datasource").expect("a datasource variable");
+    assert_eq!((&source["name"], &source["query"]), (&json!("datasource"), &json!("prometheus")));
+    let datasource = json!({"type": "prometheus", "uid": "${datasource}"});
 
-    let panels = dashboard["panels"].as_array().unwrap();
+    let panels = all_panels(dashboard["panels"].as_array().unwrap());
     assert!(panels.len() >= 6);
     let ids: BTreeSet<i64> = panels.iter().map(|p| p["id"].as_i64().unwrap()).collect();
     assert_eq!(ids.len(), panels.len(), "panel ids are unique");
     let mut exprs = Vec::new();
-    for panel in panels {
+    for panel in panels.iter().filter(|p| p["type"] != "row") {
         let title = panel["title"].as_str().unwrap();
-        assert_eq!(panel["datasource"], datasource, "{title}");
-        for target in panel["targets"].as_array().unwrap() {
-            assert_eq!(target["datasource"], datasource, "{title}");
+        assert_eq!(panel["datasource"], datasource, "{title}: the panel's datasource is the variable");
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{title}");
+        for target in targets {
+            assert_eq!(target["datasource"], datasource, "{title}: each query's datasource is the variable");
             exprs.push((title.to_string(), target["expr"].as_str().unwrap().to_string()));
         }
     }
@@ -162,7 +174,8 @@ fn the_grafana_dashboard_is_self_contained_and_reads_only_serins_metrics() {
         assert_eq!(annotation["datasource"], datasource);
         exprs.push(("annotation".into(), annotation["expr"].as_str().unwrap().to_string()));
     }
-    for variable in dashboard["templating"]["list"].as_array().unwrap() {
+    for variable in variables.iter().filter(|v| v["type"] == "query") {
+        assert_eq!(variable["datasource"], datasource, "variable {}", variable["name"]);
         let query = variable["definition"].as_str().unwrap();
         let (metric, label) =
             query.strip_prefix("label_values(").unwrap().trim_end_matches(')').split_once(',').unwrap();

@@ -6,6 +6,7 @@
 
 use serin::quality::figures::{Figures, MAX_EXPOSURE_RATIO, MIN_DETECTION, carries_enough, of_cell};
 use serin::quality::grid::{self, Case, Cell, CellRuns, Contender, Plan};
+use serin::quality::realism::{LATE_MINUTES, MIN_LATE_DETECTION, caught_within};
 
 /// Seeds per cell: enough for the rates asserted, few enough for a debug build.
 const SEEDS: u64 = 100;
@@ -66,9 +67,54 @@ fn serin_never_rolls_back_a_healthy_canary_in_the_reduced_seeds() {
     // traffic is low (a quiet minute is a failed check).
     let flagger_low = figures(&results[1], &who, Contender::Flagger(1));
     assert!(flagger_low.p_rollback() > 0.2, "Flagger threshold 1 at 1 req/s: {flagger_low:?}");
-    // Enough traffic for serin to prove a healthy canary and promote it.
-    let serin_100 = figures(&results[3], &who, Contender::Serin);
-    assert!(serin_100.p_promote() >= 0.95, "serin at 100 req/s: {serin_100:?}");
+    // Enough traffic for serin to prove a healthy canary and promote it: the intermediate
+    // steps advance on weaker evidence, so even 10 req/s mostly promotes within 40 minutes.
+    for (rate, least) in [(10.0, 0.75), (30.0, 0.95), (100.0, 0.98)] {
+        let cell = results.iter().find(|c| c.cell.rate == rate).expect("rate in the grid");
+        let serin = figures(cell, &who, Contender::Serin);
+        assert!(serin.p_promote() >= least, "serin at {rate} req/s: {serin:?}");
+    }
+}
+
+/// The worlds the judge's model does not assume: errors in bursts (both versions), counts
+/// extrapolated by `increase()` from scrapes at their own phase. Before the dispersion
+/// estimate these rolled back 11–38% of healthy canaries.
+#[test]
+fn bursts_and_extrapolated_counts_do_not_roll_back_healthy_canaries() {
+    let who = [Contender::Serin];
+    let cells = [
+        ("healthy-clusters-2", 30.0),
+        ("healthy-clusters-5", 30.0),
+        ("healthy-clusters-5", 100.0),
+        ("healthy-increase-15s", 100.0),
+        ("healthy-increase-30s", 30.0),
+    ];
+    for cell in run(&cells, &who, SEEDS) {
+        let serin = figures(&cell, &who, Contender::Serin);
+        // 1% of 100 runs is 1; the full grid measures the rate on 1000.
+        assert!(serin.rolled_back <= 2, "{} at {} req/s: {serin:?}", cell.cell.case.name, cell.cell.rate);
+    }
+}
+
+/// A p99 limit between two buckets is never passed on the baseline's possibly-slow
+/// requests, a regression that appears only at 100% is judged against the baseline measured
+/// before, and a late regression in a long hold is caught within minutes.
+#[test]
+fn bucket_gaps_full_load_and_late_regressions_are_caught() {
+    let who = [Contender::Serin];
+    for cell in run(&[("p99-between-buckets", 10.0), ("p99-between-buckets", 100.0)], &who, SEEDS) {
+        let serin = figures(&cell, &who, Contender::Serin);
+        assert_eq!(serin.promoted, 0, "{} req/s: {serin:?}", cell.cell.rate);
+    }
+    for cell in run(&[("errors-3pct-at-100", 100.0)], &who, SEEDS) {
+        let serin = figures(&cell, &who, Contender::Serin);
+        assert!(serin.p_rollback() >= MIN_DETECTION, "{serin:?}");
+    }
+    for cell in run(&[("late-3pct-after-30m", 100.0)], &who, SEEDS) {
+        let runs = cell.of(&who, Contender::Serin).expect("serin ran");
+        let share = caught_within(cell.cell.case, runs, LATE_MINUTES);
+        assert!(share >= MIN_LATE_DETECTION, "caught within {LATE_MINUTES} min in {share}");
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@
 
 use super::JudgeConfig;
 use super::counts::{Clean, Events, slow_events};
-use super::dispersion::temper;
+use super::dispersion::{CANARY_TERM_CAP, UNCAPPED, temper};
 use super::evidence::{ChannelState, TestOutcome, TestRun};
 use super::format;
 use super::sequential::{MixtureTest, clopper_pearson_upper, scaled_alternatives, theta_of_ratio, threshold_log};
@@ -105,7 +105,9 @@ pub fn fold(
     config: &JudgeConfig,
 ) {
     let phi_b = st.dispersion.phi();
-    let phi = st.canary_dispersion.phi_toward(phi_b, CANARY_PRIOR_INTERVALS);
+    // The same application: the canary is taken to be at least as bursty as the baseline,
+    // and burstier when its own intervals show it.
+    let phi = st.canary_dispersion.phi_toward(phi_b, CANARY_PRIOR_INTERVALS).max(phi_b);
     st.phi = phi;
     if let Some(c) = canary {
         st.canary_step.add(&c);
@@ -124,10 +126,10 @@ pub fn fold(
         if let Some(c) = canary {
             fold_two_sample(st, &c, &b, phi, phi_b);
         }
-        st.dispersion.add(&b);
+        st.dispersion.add(&b, UNCAPPED);
     }
     if let Some(c) = canary {
-        st.canary_dispersion.add(&c);
+        st.canary_dispersion.add(&c, CANARY_TERM_CAP);
     }
     if st.worse_log_e.is_none() {
         let comparison = comparison_log_e(st);

@@ -11,14 +11,17 @@
 //! e-process in the Gaussian approximation (`README.md`, "Overdispersion").
 //!
 //! φ is estimated from data no test judges: the baseline's per-interval counts, before the
-//! run (its history, see [`super::prime`]) and during it, with Pearson's statistic
-//! Σ (b_i − n_i·p̂)² / (n_i·p̂·(1 − p̂)) / (I − 1). Each interval is judged with the
-//! estimate from the intervals before it, so the tempering is predictable and the products
-//! stay supermartingales. Rate changes over time (a diurnal curve, a shared incident) also
-//! raise the estimate: that errs on the safe side.
+//! run (its history, see [`super::prime`]) and during it. The statistic compares each
+//! interval with the one before it (successive differences, von Neumann's idea):
+//! X = Σ min(cap, (b_i − r_i·b_{i−1})² / (p(1 − p)·(n_i + r_i²·n_{i−1}))), with
+//! r_i = n_i / n_{i−1} and p the pair's own pooled rate, is about φ·χ² with one degree of
+//! freedom per difference when the rate is steady. Unlike the spread around one pooled
+//! rate, a level shift (a regression that starts mid-run, a diurnal curve) moves only one
+//! difference, and the cap bounds what that one can add, so a real change of rate is not
+//! mistaken for bursts, which would temper away the very evidence of it. Each interval is judged with
+//! the estimate from the intervals before it, so the tempering is predictable.
 
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 use super::counts::Events;
 
@@ -27,19 +30,36 @@ const MIN_INTERVALS: u32 = 8;
 /// Bad events needed before the estimate is used: with fewer, Pearson's statistic says
 /// nothing about bursts.
 const MIN_EVENTS: f64 = 5.0;
-/// Level of the test for overdispersion (Pearson's statistic against χ²).
-const OVERDISPERSION_LEVEL: f64 = 0.1;
-/// Lower quantile of χ² behind the upper confidence bound on φ (an 80% bound).
-const UCB_QUANTILE: f64 = 0.2;
+/// The test for overdispersion rejects above χ²'s 90% quantile (level 10%): z₀.₉.
+const Z_OVERDISPERSED: f64 = 1.281_551_6;
+/// The upper confidence bound on φ divides by χ²'s 20% quantile (an 80% bound): z₀.₂.
+const Z_UCB: f64 = -0.841_621_2;
+
+/// χ²(k)'s quantile at the standard normal quantile `z`, by the Wilson–Hilferty cube
+/// approximation (relative error under 1% from k = 7 on, which is as few intervals as an
+/// estimate is made from). Evaluated every interval for every channel, so closed-form.
+fn chi2_quantile(k: f64, z: f64) -> f64 {
+    let a = 2.0 / (9.0 * k);
+    (k * (1.0 - a + z * a.sqrt()).powi(3)).max(f64::MIN_POSITIVE)
+}
+/// Most one difference of the **canary's** intervals adds to X: a χ²(1) term exceeds it with
+/// probability 1.6e-6, bursts of φ = 9 with probability 0.1, and a jump of the canary's
+/// rate (the regression being judged) adds no more than this once. The baseline's terms are
+/// not capped ([`UNCAPPED`]): a burstier-looking baseline only makes the tests more cautious.
+pub const CANARY_TERM_CAP: f64 = 25.0;
+pub const UNCAPPED: f64 = f64::INFINITY;
 /// Largest dispersion applied: beyond it the channel is noise, and tests would stall.
 pub const MAX_DISPERSION: f64 = 50.0;
 
-/// Sufficient statistics of Pearson's dispersion estimate over baseline intervals.
+/// Sufficient statistics of the dispersion estimate over one arm's intervals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct DispersionStats {
-    /// Σ b_i² / n_i.
+    /// Σ of the capped, normalised squared differences of consecutive intervals.
     #[serde(default)]
-    pub sum_sq: f64,
+    pub sum_diff: f64,
+    /// The previous interval's (bad, total), to difference the next one against.
+    #[serde(default)]
+    pub last: Option<(f64, f64)>,
     /// Σ b_i.
     #[serde(default)]
     pub bad: f64,
@@ -54,33 +74,42 @@ pub struct DispersionStats {
 impl DispersionStats {
     /// Adds one baseline interval (rollback-side bad count). Intervals without requests
     /// carry no information and are skipped.
-    pub fn add(&mut self, e: &Events) {
+    pub fn add(&mut self, e: &Events, cap: f64) {
         if !(e.total > 0.0 && e.total.is_finite() && e.bad_hi.is_finite() && e.bad_hi >= 0.0) {
             return;
         }
         let bad = e.bad_hi.min(e.total);
-        self.sum_sq += bad * bad / e.total;
+        if let Some((b0, n0)) = self.last {
+            let r = e.total / n0;
+            let p = (bad + b0) / (e.total + n0);
+            let d = bad - r * b0;
+            let v = p * (1.0 - p) * (e.total + r * r * n0);
+            if v.is_finite() && v > 0.0 && d.is_finite() {
+                self.sum_diff += (d * d / v).min(cap);
+            }
+        }
+        self.last = Some((bad, e.total));
         self.bad += bad;
         self.total += e.total;
         self.intervals = self.intervals.saturating_add(1);
     }
 
-    /// The dispersion index φ ≥ 1 to temper with. Pearson's statistic X is about
-    /// φ·χ²(I − 1). When X is not significantly above χ²(I − 1) (at [`OVERDISPERSION_LEVEL`])
+    /// The dispersion index φ ≥ 1 to temper with. The statistic X is about φ·χ²(I − 1). When X is not significantly above χ²(I − 1) (at level 10%)
     /// the counts look independent and φ = 1: tempering by noise would only slow every
     /// test. When it is, φ is an upper confidence bound, X / χ²_q(I − 1) with confidence
-    /// 1 − q ([`UCB_QUANTILE`]): a test tempered by less than the true φ is
+    /// 1 − q (q = 20%): a test tempered by less than the true φ is
     /// anti-conservative (its level becomes α^(φ̂/φ)), one tempered by more only needs a
     /// little more data. 1 until there is enough data.
     pub fn phi(&self) -> f64 {
         if self.intervals < MIN_INTERVALS || self.bad < MIN_EVENTS {
             return 1.0;
         }
-        let dof = f64::from(self.intervals - 1);
-        let Ok(chi2) = ChiSquared::new(dof) else { return 1.0 };
-        match self.pearson() {
-            Some(x) if x > chi2.inverse_cdf(1.0 - OVERDISPERSION_LEVEL) => {
-                (x / chi2.inverse_cdf(UCB_QUANTILE)).clamp(1.0, MAX_DISPERSION)
+        // Adjacent differences share an interval (correlation −1/2), so their sum varies
+        // like a χ² with 2/3 of the degrees of freedom, scaled by 3/2: match both.
+        let dof = 2.0 * f64::from(self.intervals - 1) / 3.0;
+        match self.pearson().map(|x| x * 2.0 / 3.0) {
+            Some(x) if x > chi2_quantile(dof, Z_OVERDISPERSED) => {
+                (x / chi2_quantile(dof, Z_UCB)).clamp(1.0, MAX_DISPERSION)
             }
             _ => 1.0,
         }
@@ -88,14 +117,9 @@ impl DispersionStats {
 }
 
 impl DispersionStats {
-    /// Pearson's statistic Σ (b − n·p̂)² / (n·p̂·(1 − p̂)); `None` without bad events.
+    /// The statistic X (see the module doc), `None` without bad events.
     fn pearson(&self) -> Option<f64> {
-        let p = self.bad / self.total;
-        if !(self.total > 0.0 && p > 0.0 && p < 1.0) {
-            return None;
-        }
-        let x = (self.sum_sq / p - self.bad) / (1.0 - p);
-        x.is_finite().then_some(x.max(0.0))
+        (self.bad > 0.0 && self.sum_diff.is_finite()).then_some(self.sum_diff.max(0.0))
     }
 
     /// The canary's own dispersion, shrunk toward `prior` (the baseline's): as if `weight`
@@ -126,9 +150,13 @@ mod tests {
     use rand_distr::{Distribution, Gamma, Poisson};
 
     fn estimate(intervals: &[(f64, f64)]) -> f64 {
+        estimate_capped(intervals, UNCAPPED)
+    }
+
+    fn estimate_capped(intervals: &[(f64, f64)], cap: f64) -> f64 {
         let mut s = DispersionStats::default();
         for &(bad, total) in intervals {
-            s.add(&Events::exact(bad, total));
+            s.add(&Events::exact(bad, total), cap);
         }
         s.phi()
     }
@@ -146,7 +174,7 @@ mod tests {
             .collect();
         let untempered = phis.iter().filter(|&&p| p == 1.0).count();
         assert!((170..=195).contains(&untempered), "{untempered} of 200");
-        assert!(phis.iter().all(|&p| p < 2.0), "{phis:?}");
+        assert!(phis.iter().all(|&p| p < 2.2), "{phis:?}");
     }
 
     #[test]
@@ -170,15 +198,38 @@ mod tests {
     }
 
     #[test]
+    fn a_change_of_rate_is_not_mistaken_for_bursts() {
+        // 60 steady intervals at 0.5%, then 5 at 3%: one difference jumps, the rest do not.
+        let mut rng = StdRng::seed_from_u64(3);
+        let (low, high) = (Poisson::new(30.0).unwrap(), Poisson::new(180.0).unwrap());
+        let mut data: Vec<(f64, f64)> = (0..60).map(|_| (low.sample(&mut rng), 6000.0)).collect();
+        data.extend((0..5).map(|_| (high.sample(&mut rng), 6000.0)));
+        let phi = estimate_capped(&data, CANARY_TERM_CAP);
+        assert!(phi < 2.0, "{phi}");
+    }
+
+    #[test]
     fn the_canary_estimate_starts_at_the_prior_and_moves_to_its_own() {
         let mut s = DispersionStats::default();
         assert_eq!(s.phi_toward(3.0, 5.0), 3.0);
         for k in 0..200 {
             // Alternating 0 and 20 errors in 2000 requests: far more spread than Poisson(10).
-            s.add(&Events::exact(if k % 2 == 0 { 0.0 } else { 20.0 }, 2000.0));
+            s.add(&Events::exact(if k % 2 == 0 { 0.0 } else { 20.0 }, 2000.0), CANARY_TERM_CAP);
         }
         let phi = s.phi_toward(1.0, 5.0);
         assert!(phi > 8.0, "{phi}");
+    }
+
+    #[test]
+    fn wilson_hilferty_matches_chi_square_quantiles() {
+        use statrs::distribution::{ChiSquared, ContinuousCDF};
+        for k in [7.0, 20.0, 59.0, 300.0] {
+            let chi2 = ChiSquared::new(k).unwrap();
+            for (z, p) in [(Z_OVERDISPERSED, 0.9), (Z_UCB, 0.2)] {
+                let (approx, exact) = (chi2_quantile(k, z), chi2.inverse_cdf(p));
+                assert!((approx / exact - 1.0).abs() < 0.01, "k {k} p {p}: {approx} vs {exact}");
+            }
+        }
     }
 
     #[test]

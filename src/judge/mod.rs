@@ -200,7 +200,7 @@ pub fn prime(state: &JudgeState, templates: &[Template], history: &[IntervalObse
             for obs in history {
                 let readings = metric::Readings::of(obs.metrics.get(&m.name), false);
                 if let Some(b) = readings.baseline.as_ref().and_then(|r| channel::events(spec, r)) {
-                    ch.dispersion.add(&b);
+                    ch.dispersion.add(&b, dispersion::UNCAPPED);
                 }
             }
         }

@@ -86,7 +86,7 @@ pub struct RestartedTest {
 }
 
 /// Weight of the cumulative test in a [`RestartedTest`].
-const CUMULATIVE_WEIGHT: f64 = 0.8;
+const CUMULATIVE_WEIGHT: f64 = 0.9;
 
 impl RestartedTest {
     /// Folds in a batch, restarting first when `every` batches have passed since the last
@@ -183,11 +183,21 @@ pub fn scaled_alternatives(p: f64, multipliers: &[f64]) -> Vec<f64> {
     multipliers.iter().map(|m| (p * m).min(cap)).collect()
 }
 
+/// Totals above this use a closed-form bound: statrs' incomplete-beta inversion does not
+/// terminate for parameters near f64's range (found with counts of 1e308).
+const CP_EXACT_MAX_TOTAL: f64 = 1.0e9;
+
 /// One-sided Clopper–Pearson upper bound at `confidence` for `bad` of `total`
-/// (the `confidence` quantile of Beta(bad+1, total−bad)); 1 when undefined.
+/// (the `confidence` quantile of Beta(bad+1, total−bad)); 1 when undefined. Beyond
+/// [`CP_EXACT_MAX_TOTAL`] requests, the Poisson-limit bound (bad + z·√(bad+1) + z²)/total,
+/// which is at least as wide there.
 pub fn clopper_pearson_upper(bad: f64, total: f64, confidence: f64) -> f64 {
     if !(total > 0.0 && bad >= 0.0 && bad < total && total.is_finite()) {
         return 1.0;
+    }
+    if total > CP_EXACT_MAX_TOTAL {
+        let z = 2.33;
+        return ((bad + z * (bad + 1.0).sqrt() + z * z) / total).clamp(0.0, 1.0);
     }
     match Beta::new(bad + 1.0, total - bad) {
         Ok(beta) => {
@@ -234,5 +244,10 @@ mod tests {
         assert!((u0 - (1.0 - 0.01f64.powf(1.0 / 1000.0))).abs() < 1e-6, "{u0}");
         assert_eq!(clopper_pearson_upper(5.0, 5.0, 0.99), 1.0);
         assert_eq!(clopper_pearson_upper(0.0, 0.0, 0.99), 1.0);
+        // Absurd totals terminate (statrs' inversion loops forever on them).
+        let huge = clopper_pearson_upper(0.0, 1e308, 0.99);
+        assert!(huge > 0.0 && huge < 1e-300, "{huge}");
+        let big = clopper_pearson_upper(5000.0, 2e9, 0.99);
+        assert!(big > 2.5e-6 && big < 3e-6, "{big}");
     }
 }

@@ -181,6 +181,7 @@ pub fn targets(cells: &[CellRuns], contenders: &[Contender], wall: Option<Durati
         });
     }
 
+    out.extend(super::realism::targets(cells, contenders));
     if let Some(wall) = wall {
         out.push(Target {
             statement: format!("the full grid runs in under {} minutes", MAX_WALL_TIME.as_secs() / 60),

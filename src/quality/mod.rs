@@ -17,7 +17,8 @@
 //! - `promql.rs`: what the baselines' PromQL computes from one interval's counters;
 //! - `cases.rs`: what the canary does and the world around it (bursts, scrapes, holds);
 //! - `closed_loop.rs`: one run; `grid.rs`: cases × traffic × algorithms × seeds, in parallel;
-//! - `figures.rs`: per-cell aggregates and the targets; `report.rs`: the markdown;
+//! - `figures.rs`: per-cell aggregates and the targets (`realism.rs`: those of the judge on
+//!   real traffic); `report.rs`: the markdown;
 //!   `plot.rs`: one SVG per case.
 
 pub mod argo;
@@ -30,6 +31,7 @@ pub mod kayenta;
 pub mod oracle;
 pub mod plot;
 pub mod promql;
+pub mod realism;
 pub mod report;
 pub mod serin;
 

@@ -42,7 +42,7 @@ pub fn results_md(cells: &[CellRuns], contenders: &[Contender], meta: &Meta, tar
         meta.wall.as_secs_f64(),
         meta.threads
     );
-    out.push_str("## Targets (issue 6)\n\n| target | measured | verdict |\n|---|---|---|\n");
+    out.push_str("## Targets\n\n| target | measured | verdict |\n|---|---|---|\n");
     for t in targets {
         let _ = writeln!(out, "| {} | {} | {} |", t.statement, t.measured, if t.pass { "pass" } else { "**FAIL**" });
     }
@@ -58,12 +58,25 @@ pub fn results_md(cells: &[CellRuns], contenders: &[Contender], meta: &Meta, tar
 const HOW_TO_READ: &str = "
 ## How to read
 
-Each run is a 40-minute canary rollout in a simulated ingress-nginx (Poisson traffic at the
-given total rate, split by the weight the algorithm set, per-version 5xx rate and latency
-histogram, counted per 15 s scrape exactly as ingress-nginx exposes them). Every algorithm
+Each run is a canary rollout (40 minutes unless the case says otherwise) in a simulated
+ingress-nginx (Poisson traffic at the given total rate, split by the weight the algorithm
+set, per-version 5xx rate and latency histogram, scraped by Prometheus). Every algorithm
 decides once a minute, steps 10 → 25 → 50 → 100% (Kayenta judges last at 50%, where a
 baseline still serves), and from its decision on the canary serves no more canary traffic.
 Which source file each baseline's semantics come from: `simulations/README.md`.
+
+The first eight cases are the ideal world (independent errors, one controller pod scraped
+on the minute, so every count is exact). The others add what production adds, for every
+algorithm alike (same seeds): errors in bursts of geometric size (on both versions, or on
+the canary only), three controller pods scraped every 15 s or 30 s at their own phase (serin
+then reads them with its shipped exact-count template, or with a template written with
+`increase()`, which extrapolates), a latency limit between two buckets, a regression that
+appears only at 100% weight, and a regression that starts after a long hold (serin with
+`step-min: 4h`). serin's world also holds an hour of the stable's traffic before the run,
+which serin reads to estimate how bursty the baseline is (`src/judge/README.md`); the other
+algorithms read no history. The baselines read exact per-interval counts in every world
+(their ratio queries' extrapolation factors cancel; the oracle knows the true rates and
+does not model bursts, so ÷ oracle in burst cases compares with an optimistic bound).
 
 - **rolled back / promoted / undecided**: share of the runs. *Undecided* is still stepping
   or **held** at the end: for serin that means too little evidence either way — it keeps the

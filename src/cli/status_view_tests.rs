@@ -34,6 +34,7 @@ fn verdict(metric: &str, verdict: Verdict, reason: &str) -> MetricVerdict {
         reason: reason.into(),
         evidence: Evidence::default(),
         advance: false,
+        forecast: None,
     }
 }
 

@@ -11,6 +11,7 @@ use super::counts::{self, Clean, Events};
 use super::evidence::{
     ArmEvidence, ChannelEvidence, ChannelState, Evidence, MetricState, QuantileEstimate, SeriesPoint,
 };
+use super::forecast::{Forecast, Goal};
 use super::format;
 use super::observation::MetricObservation;
 use super::sequential::threshold_log;
@@ -81,8 +82,13 @@ pub fn judge(
     let folded = Folded { state: &state, specs: &specs, interval: &interval, metric, readings, context, config };
     let evidence = folded.evidence();
     let (verdict, detail, advance) = folded.verdict();
+    let forecast = folded.forecast(verdict, advance);
+    let detail = match &forecast {
+        Some(f) => format!("{detail}; {}{}", f.text(), folded.promote_note(f)),
+        None => detail,
+    };
     let reason = format!("{}: {detail}", metric.name);
-    (state, MetricVerdict { metric: metric.name.clone(), verdict, reason, evidence, advance })
+    (state, MetricVerdict { metric: metric.name.clone(), verdict, reason, evidence, advance, forecast })
 }
 
 /// One interval folded into a metric's state: what the verdict and the evidence are read from.
@@ -109,6 +115,51 @@ impl Folded<'_> {
             reason
         };
         (verdict, reason, advance)
+    }
+
+    /// What an inconclusive verdict still needs at the canary's current traffic: the
+    /// step's minimum of requests, else pass evidence to advance, else to promote.
+    fn forecast(&self, verdict: Verdict, advance: bool) -> Option<Forecast> {
+        if verdict != Verdict::Inconclusive {
+            return None;
+        }
+        let interval = self.interval.first().and_then(|(c, _)| *c)?;
+        let rate = interval.total / self.context.interval.as_secs_f64().max(1.0);
+        let step_requests = self.state.channels.first().map_or(0.0, |c| c.canary_step.total);
+        let min = self.metric.min_requests as f64;
+        if interval.total <= 0.0 {
+            return None;
+        }
+        if step_requests < min {
+            return Some(Forecast::requests(Goal::MinRequests, min - step_requests, rate));
+        }
+        let (goal, level) =
+            if advance { (Goal::Promote, self.config.beta) } else { (Goal::Advance, self.config.advance_beta) };
+        self.evidence_forecast(goal, level, rate)
+    }
+
+    fn evidence_forecast(&self, goal: Goal, level: f64, rate: f64) -> Option<Forecast> {
+        let threshold = threshold_log(level);
+        self.specs
+            .iter()
+            .zip(&self.state.channels)
+            .filter(|(spec, st)| spec.limit < 1.0 && channel::pass_log_e(st, spec) < threshold)
+            .map(|(spec, st)| {
+                Forecast::evidence(goal, channel::pass_log_e(st, spec), threshold, st.canary_run.total, rate)
+            })
+            .reduce(Forecast::worse)
+    }
+
+    /// ` (~40 to promote)` after a forecast to advance, since the judge does not know
+    /// whether this is the last step.
+    fn promote_note(&self, f: &Forecast) -> String {
+        if f.goal != Goal::Advance {
+            return String::new();
+        }
+        match self.evidence_forecast(Goal::Promote, self.config.beta, f.rate).and_then(|p| p.minutes) {
+            Some(m) => format!(" (~{} to promote)", m.ceil().max(1.0)),
+            None => String::new(),
+        }
     }
 
     /// Inconclusive only because the pass evidence is short (not missing data or requests).

@@ -9,6 +9,7 @@ mod channel;
 mod counts;
 mod dispersion;
 pub mod evidence;
+pub mod forecast;
 mod format;
 mod metric;
 pub mod observation;
@@ -119,6 +120,9 @@ pub struct MetricVerdict {
     /// evidence at the weaker `advance_beta`), though perhaps not to promote.
     #[serde(default)]
     pub advance: bool,
+    /// While inconclusive: what it still needs at the current traffic (also in `reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<forecast::Forecast>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -51,5 +51,5 @@ pub fn judge(
     };
     let reason = format!("{}: {detail}", metric.name);
     let advance = verdict == Verdict::Pass;
-    (state, MetricVerdict { metric: metric.name.clone(), verdict, reason, evidence, advance })
+    (state, MetricVerdict { metric: metric.name.clone(), verdict, reason, evidence, advance, forecast: None })
 }

@@ -30,6 +30,9 @@ pub struct RunResult {
     pub canary_errors: u64,
     /// Undecided and paused (for a human) at the end.
     pub paused: bool,
+    /// serin's forecasts checked and found honest (see `honesty.rs`).
+    pub forecasts_checked: u32,
+    pub forecasts_honest: u32,
 }
 
 /// Runs `algorithm` on `scenario` with `seed` for the scenario's whole duration.
@@ -55,7 +58,16 @@ pub fn run(scenario: &Scenario, seed: u64, algorithm: &mut dyn Algorithm) -> Run
     let served = world.ticks().iter().map(|t| &t.canary);
     let (canary_requests, canary_errors) = served.fold((0, 0), |(n, e), c| (n + c.requests, e + c.errors));
     let paused = end.0 == Outcome::Undecided && algorithm.paused();
-    RunResult { outcome: end.0, minutes: end.1, canary_requests, canary_errors, paused }
+    let (forecasts_checked, forecasts_honest) = algorithm.forecasts();
+    RunResult {
+        outcome: end.0,
+        minutes: end.1,
+        canary_requests,
+        canary_errors,
+        paused,
+        forecasts_checked,
+        forecasts_honest,
+    }
 }
 
 /// The interval made of the ticks generated since index `from`. `ever` carries which

@@ -202,7 +202,15 @@ mod tests {
     use super::*;
 
     fn r(outcome: Outcome, minutes: Option<u32>, requests: u64) -> RunResult {
-        RunResult { outcome, minutes, canary_requests: requests, canary_errors: requests / 10, paused: false }
+        RunResult {
+            outcome,
+            minutes,
+            canary_requests: requests,
+            canary_errors: requests / 10,
+            paused: false,
+            forecasts_checked: 0,
+            forecasts_honest: 0,
+        }
     }
 
     #[test]

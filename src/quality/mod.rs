@@ -11,6 +11,7 @@
 //!
 //! - `flagger.rs`, `argo.rs`, `kayenta.rs`: what platform teams run today, each faithful to
 //!   the upstream source file it cites (via `shared/design/decision-anchors.md`);
+//! - `honesty.rs`: whether serin's "needs ~N more minutes" came true within 2N;
 //! - `oracle.rs`: the Wald SPRT that knows the true rates (a lower bound, not deployable);
 //! - `serin.rs`: serin itself through `replay::Replayer` → `engine::decide`, the engine the
 //!   daemon and `serin replay` run;
@@ -27,6 +28,7 @@ pub mod closed_loop;
 pub mod figures;
 pub mod flagger;
 pub mod grid;
+pub mod honesty;
 pub mod kayenta;
 pub mod oracle;
 pub mod plot;
@@ -112,6 +114,12 @@ pub trait Algorithm {
     /// Undecided because it paused for a human, rather than still gathering evidence.
     fn paused(&self) -> bool {
         false
+    }
+
+    /// Forecasts of its own decisions it made and kept: (checked, honest). Only serin
+    /// forecasts.
+    fn forecasts(&self) -> (u32, u32) {
+        (0, 0)
     }
 }
 

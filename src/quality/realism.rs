@@ -13,6 +13,9 @@ pub const LATE_MINUTES: u32 = 5;
 /// …in at least this share of runs.
 pub const MIN_LATE_DETECTION: f64 = 0.95;
 
+/// Forecasts that came true within twice the time they said.
+pub const MIN_HONEST_FORECASTS: f64 = 0.90;
+
 /// Healthy worlds a healthy canary must survive (≤ 1% rolled back from 1 req/s up).
 const HEALTHY_WORLDS: [&str; 6] = [
     "healthy",
@@ -129,6 +132,27 @@ pub fn targets(cells: &[CellRuns], contenders: &[Contender]) -> Vec<Target> {
     push(
         &mut out,
         "a 3% regression starting after 30 min / 2 h of healthy data (a long hold) rolled back within 5 minutes of its start in ≥ 95% of runs",
+        rows,
+        ok,
+    );
+
+    let mut rows = Vec::new();
+    let mut ok = true;
+    for cell in cells.iter().filter(|c| c.cell.case.name == "healthy" && c.cell.rate >= 1.0) {
+        let Some(runs) = cell.of(contenders, Contender::Serin) else { continue };
+        let checked: u64 = runs.iter().map(|r| u64::from(r.forecasts_checked)).sum();
+        let honest: u64 = runs.iter().map(|r| u64::from(r.forecasts_honest)).sum();
+        if checked == 0 {
+            continue;
+        }
+        let share = honest as f64 / checked as f64;
+        let pass = share >= MIN_HONEST_FORECASTS;
+        ok &= pass;
+        rows.push(mark(pass, format!("{}: {} of {checked}", rate_text(cell.cell.rate), pct(share))));
+    }
+    push(
+        &mut out,
+        "the forecast is honest: where a healthy run said \"needs ~N more minutes\", the evidence got there within 2N in ≥ 90% of forecasts",
         rows,
         ok,
     );

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use super::honesty::Honesty;
 use super::{Algorithm, Call, INTERVAL, Observation, Prometheus};
 use crate::engine::{self, Analysis};
 use crate::judge::JudgeConfig;
@@ -61,6 +62,7 @@ pub struct Serin<'a> {
     setup: &'a SerinSetup,
     start: SystemTime,
     replayer: Replayer<'a>,
+    honesty: Honesty,
     /// `engine::observe` is async (the daemon awaits Prometheus); the simulated source
     /// never waits, so a current-thread runtime without IO drivers runs it.
     runtime: tokio::runtime::Runtime,
@@ -72,7 +74,8 @@ impl<'a> Serin<'a> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a current-thread runtime without IO drivers always builds");
-        Serin { setup, start, replayer: Replayer::new(&setup.spec, &setup.analysis, &setup.config, start), runtime }
+        let replayer = Replayer::new(&setup.spec, &setup.analysis, &setup.config, start);
+        Serin { setup, start, replayer, honesty: Honesty::default(), runtime }
     }
 }
 
@@ -93,7 +96,12 @@ impl Algorithm for Serin<'_> {
             }
         });
         self.runtime.block_on(tick);
+        self.honesty.observe(observation.minute, &self.replayer.state().last_verdicts);
         call
+    }
+
+    fn forecasts(&self) -> (u32, u32) {
+        (self.honesty.checked, self.honesty.honest)
     }
 
     /// Paused by a trigger (`error-rate-elevated` when the canary is no worse, as in a

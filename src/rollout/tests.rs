@@ -60,6 +60,7 @@ fn judgement(at: SystemTime, verdict: Verdict) -> Judgement {
             reason: format!("error-rate {verdict:?}"),
             evidence: Evidence::default(),
             advance: verdict == Verdict::Pass,
+            forecast: None,
         }],
         triggers: vec![],
     }

@@ -70,6 +70,7 @@ pub fn write_status(api: &FakeApiServer, namespace: &str, name: &str, phase: Pha
         reason: "error-rate: canary 0.4% (2/500)".into(),
         evidence: Evidence::default(),
         advance: true,
+        forecast: None,
     }];
     let annotations: serde_json::Map<String, Value> =
         record.annotations().into_iter().map(|(k, v)| (k, Value::String(v))).collect();

@@ -1,0 +1,119 @@
+//! What a verdict short of evidence still needs, at the canary's current traffic: "needs
+//! ~14 more minutes at 1.1 canary req/s to advance".
+//!
+//! The pass evidence (ln e of the pass rule, `channel::pass_log_e`) grows about linearly in
+//! the canary's requests while the canary behaves as it has so far, so its average gain per
+//! request over the run, extrapolated to the threshold, says how many more requests it
+//! takes; the canary's request rate in this interval turns that into minutes. When the
+//! evidence has not grown (a canary near or over its limits), no time is promised.
+
+use serde::{Deserialize, Serialize};
+
+use super::format;
+
+/// What the evidence is still short of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// The metric's minimum of canary requests this step.
+    MinRequests,
+    /// Pass evidence at `advance_beta`: an intermediate step may advance.
+    Advance,
+    /// Pass evidence at `beta`: the last step may promote.
+    Promote,
+}
+
+impl Goal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Goal::MinRequests => "reach the minimum of requests",
+            Goal::Advance => "advance",
+            Goal::Promote => "promote",
+        }
+    }
+}
+
+/// The estimate, kept in the verdict for status, the API and the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    pub goal: Goal,
+    /// Canary requests still needed; `None` when the evidence is not moving toward it.
+    pub requests: Option<f64>,
+    /// Minutes at `rate`; `None` without requests or traffic.
+    pub minutes: Option<f64>,
+    /// Canary requests per second in the interval just judged.
+    pub rate: f64,
+}
+
+impl Forecast {
+    /// For a shortfall of `requests` canary requests at `rate` req/s.
+    pub fn requests(goal: Goal, requests: f64, rate: f64) -> Forecast {
+        let requests = requests.max(0.0);
+        let minutes = (rate > 0.0).then(|| requests / rate / 60.0);
+        Forecast { goal, requests: Some(requests), minutes, rate }
+    }
+
+    /// For pass evidence at `log_e` after `seen` canary requests, short of `threshold`.
+    pub fn evidence(goal: Goal, log_e: f64, threshold: f64, seen: f64, rate: f64) -> Forecast {
+        let gain = log_e / seen;
+        if !(log_e > 0.0 && seen > 0.0 && gain.is_finite() && gain > 0.0) {
+            return Forecast { goal, requests: None, minutes: None, rate };
+        }
+        Forecast::requests(goal, (threshold - log_e) / gain, rate)
+    }
+
+    /// The larger need of two (both about the same goal's metric).
+    pub fn worse(self, other: Forecast) -> Forecast {
+        match (self.requests, other.requests) {
+            (None, _) => self,
+            (_, None) => other,
+            (Some(a), Some(b)) if b > a => other,
+            _ => self,
+        }
+    }
+
+    /// `needs ~14 more minutes at 1.1 canary req/s to advance`.
+    pub fn text(&self) -> String {
+        let rate = format::number(self.rate);
+        match (self.requests, self.minutes) {
+            (Some(_), Some(m)) => {
+                format!("needs ~{} more minutes at {rate} canary req/s to {}", m.ceil().max(1.0), self.goal.as_str())
+            }
+            (Some(r), None) => {
+                format!("needs ~{} more canary requests to {} (no canary traffic now)", r.ceil(), self.goal.as_str())
+            }
+            (None, _) => format!(
+                "no progress toward a pass at the current rates: cannot say when it could {}",
+                self.goal.as_str()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extrapolates_the_gain_per_request() {
+        // ln e = 2 after 1000 requests, threshold ln 40 ≈ 3.69: ~845 more at 1 req/s ≈ 15 min.
+        let f = Forecast::evidence(Goal::Promote, 2.0, 40f64.ln(), 1000.0, 1.0);
+        let minutes = f.minutes.unwrap();
+        assert!((14.0..15.0).contains(&minutes), "{minutes}");
+        assert_eq!(f.text(), "needs ~15 more minutes at 1 canary req/s to promote");
+    }
+
+    #[test]
+    fn no_gain_no_promise_and_no_traffic_no_minutes() {
+        let f = Forecast::evidence(Goal::Advance, -0.5, 1.6, 300.0, 2.0);
+        assert_eq!((f.requests, f.minutes), (None, None));
+        assert!(f.text().starts_with("no progress"));
+        let f = Forecast::requests(Goal::MinRequests, 12.0, 0.0);
+        assert_eq!(f.minutes, None);
+        assert!(f.text().contains("12 more canary requests"), "{}", f.text());
+        let a = Forecast::requests(Goal::Advance, 10.0, 1.0);
+        let b = Forecast::requests(Goal::Advance, 50.0, 1.0);
+        assert_eq!(a.worse(b), b);
+        assert_eq!(Forecast::evidence(Goal::Advance, 0.0, 1.0, 0.0, 1.0).worse(a).requests, None);
+    }
+}

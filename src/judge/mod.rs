@@ -49,7 +49,7 @@ pub struct JudgeConfig {
 }
 
 fn default_advance_beta() -> f64 {
-    0.2
+    0.3
 }
 
 impl Default for JudgeConfig {

@@ -50,9 +50,12 @@ pub fn run(
 impl ScenarioRun {
     /// The recording of what the simulated Prometheus held for the whole scenario.
     pub fn recording(&mut self, scenario: &Scenario) -> Recording {
-        let mut recording =
-            self.world.to_recording(&self.roles, self.spec.interval, scenario.start, scenario.end(), scenario.step);
+        // A scenario with history records it too, so a replay reads it as the daemon would.
+        let from = scenario.origin();
+        let step = scenario.scrape_interval();
+        let mut recording = self.world.to_recording(&self.roles, self.spec.interval, from, scenario.end(), step);
         recording.deployment = Some(scenario.candidate());
+        recording.rollout_start = (from < scenario.start).then_some(scenario.start);
         recording
     }
 

@@ -71,7 +71,7 @@ fn every_shipped_recording_replays_to_its_expected_outcome() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 6, "six shipped scenarios");
+    assert_eq!(seen, 7, "seven shipped scenarios");
 }
 
 #[test]

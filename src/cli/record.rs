@@ -43,8 +43,12 @@ pub fn run(args: RecordArgs) -> Result<ExitCode, CliError> {
     }
     let source = PrometheusSource::new(&args.prometheus)?;
     let queries = analysis.queries();
-    let mut recording = runtime()?.block_on(crate::source::record(&source, &queries, start, end, args.step))?;
+    // The stable's history before the rollout, as the daemon reads it (`engine::history`).
+    let history = spec.interval.checked_mul(engine::HISTORY_INTERVALS).and_then(|h| start.checked_sub(h));
+    let from = history.unwrap_or(start);
+    let mut recording = runtime()?.block_on(crate::source::record(&source, &queries, from, end, args.step))?;
     recording.deployment = Some(target);
+    recording.rollout_start = (from < start).then_some(start);
     recording.save(&args.output)?;
     eprintln!(
         "recorded {} queries from {} to {} at {} into {}",

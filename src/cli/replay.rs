@@ -80,7 +80,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode, CliError> {
     let title = format!("serin replay: {}/{} ({})", target.namespace, target.name, spec.strategy_name());
     let replay = match input {
         Input::Recording(recording) => {
-            let range = (recording.start, recording.end);
+            let range = (recording.rollout_start(), recording.end);
             replay_with(&RecordingSource::new(recording), &spec, &analysis, range)?
         }
         Input::Prometheus(source, range) => replay_with(&source, &spec, &analysis, range)?,

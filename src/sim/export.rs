@@ -53,7 +53,7 @@ impl World {
             queries.insert(query.clone(), result);
         }
         let deployment = Some(self.scenario().candidate());
-        Recording { serin_recording: 1, start, end, step, queries, deployment }
+        Recording { serin_recording: 1, start, end, step, queries, deployment, rollout_start: None }
     }
 
     /// The counters of every scrape so far, as ingress-nginx exposes them:

@@ -33,5 +33,13 @@ pub async fn record(
         let series = source.query_range(query, start, end, step).await?;
         recorded.insert(query.clone(), series);
     }
-    Ok(Recording { serin_recording: RECORDING_VERSION, start, end, step, queries: recorded, deployment: None })
+    Ok(Recording {
+        serin_recording: RECORDING_VERSION,
+        start,
+        end,
+        step,
+        queries: recorded,
+        deployment: None,
+        rollout_start: None,
+    })
 }

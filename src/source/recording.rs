@@ -34,6 +34,18 @@ pub struct Recording {
     /// simulations), so a replay needs no `--deployment`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<crate::target::Target>,
+    /// When the rollout starts, if the recording begins earlier: what comes before is the
+    /// stable's history, which the judge reads to learn how bursty the baseline is
+    /// (`src/judge/README.md`, "Overdispersion"). Absent: the rollout starts at `start`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::rfc3339_option")]
+    pub rollout_start: Option<SystemTime>,
+}
+
+impl Recording {
+    /// Where a replay of this recording starts the rollout.
+    pub fn rollout_start(&self) -> SystemTime {
+        self.rollout_start.filter(|t| *t >= self.start && *t < self.end).unwrap_or(self.start)
+    }
 }
 
 /// One series of a `query_range` matrix: `values` are `[unix_seconds, "value"]`.

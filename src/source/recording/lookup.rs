@@ -166,6 +166,7 @@ mod tests {
             step: Duration::from_secs(15),
             queries: queries.into_iter().map(|(q, s)| (q.to_string(), s)).collect(),
             deployment: None,
+            rollout_start: None,
         })
     }
 
@@ -251,6 +252,7 @@ mod tests {
             step: Duration::from_secs(15),
             queries,
             deployment: None,
+            rollout_start: None,
         });
         let started = std::time::Instant::now();
         let mut total = 0usize;

@@ -195,18 +195,19 @@ async fn prometheus_sees_the_split_the_weight_sets() {
     assert_eq!(r.canary, (0.0, 0.0), "green before the flip");
     close(r.baseline.1, RATE * 3.0, RATE * 3.0 * RATE_TOLERANCE, "blue requests in 3s");
 
-    // Weight 25, and green goes live. The window starts 500 ms after the switch (a tick
-    // and the scrape-to-read delay), so it holds only traffic split the new way; the
-    // canary counters then read well above 0 at its first sample, so increase() is not
-    // cut short extrapolating them back to zero.
+    // Weight 25, and green goes live. The window starts 1.5 s after the switch (a tick, the
+    // scrape-to-read delay and one 1 s scrape interval: the shipped templates count from the
+    // last scrape at or before the window's start), so it holds only traffic split the new
+    // way.
     canary_weight.store(25, Ordering::SeqCst);
     green_share.store(100, Ordering::SeqCst);
     let switched = Instant::now();
     tokio::time::sleep(Duration::from_millis(4500)).await;
     let deadline = Instant::now() + WAIT;
     let (at, interval, seconds) = loop {
-        // The window first, then its end: it cannot reach back before switch + 500 ms.
-        let window = switched.elapsed().saturating_sub(Duration::from_millis(500));
+        // The window first, then its end: its first scrape cannot reach back before
+        // switch + 500 ms.
+        let window = switched.elapsed().saturating_sub(Duration::from_millis(1500));
         let (at, interval) = (SystemTime::now(), format!("{}ms", window.as_millis()));
         let n = source.query(&scrapes(&interval), at).await.unwrap().first().map_or(0.0, |s| s.value);
         if n >= 4.0 {
@@ -219,8 +220,8 @@ async fn prometheus_sees_the_split_the_weight_sets() {
     let nginx_vars = [("namespace", NS), ("ingress", INGRESS), ("interval", &interval)];
     let r = read(&source, &template("nginx-canary", &nginx_vars), at).await;
     let (canary, stable) = (r.canary.1, r.baseline.1);
-    // Same target, same scrape times: increase() extrapolates numerator and denominator
-    // alike, so the shares are exact up to one request per version.
+    // Same target, same scrape times: exact counts between the same two scrapes, so the
+    // shares are exact up to one request per version.
     close(canary / (canary + stable), 0.25, 0.01, "canary share at weight 25");
     close(canary, RATE * 0.25 * seconds, RATE * 0.25 * seconds * RATE_TOLERANCE, "canary requests");
     close(r.canary.0 / canary, 0.08, 0.015, "canary 5xx rate");

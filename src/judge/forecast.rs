@@ -80,7 +80,11 @@ impl Forecast {
 
     /// `needs ~14 more minutes at 1.1 canary req/s to advance`.
     pub fn text(&self) -> String {
-        let rate = format::number(self.rate);
+        let rate = if self.rate >= 10.0 {
+            format!("{:.0}", self.rate)
+        } else {
+            format::number((self.rate * 10.0).round() / 10.0)
+        };
         match (self.requests, self.minutes) {
             (Some(_), Some(m)) => {
                 format!("needs ~{} more minutes at {rate} canary req/s to {}", m.ceil().max(1.0), self.goal.as_str())

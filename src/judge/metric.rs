@@ -108,7 +108,10 @@ impl Folded<'_> {
     fn verdict(&self) -> (Verdict, String, bool) {
         let (verdict, reason) = self.verdict_and_reason();
         let advance = verdict == Verdict::Pass
-            || (verdict == Verdict::Inconclusive && self.evidence_short() && self.pass_level(self.config.advance_beta));
+            || (verdict == Verdict::Inconclusive
+                && self.evidence_short()
+                && !self.baseline_missing()
+                && self.pass_level(self.config.advance_beta));
         let reason = if advance && verdict != Verdict::Pass {
             format!("{reason}; enough to advance a step (e ≥ {})", format::threshold(self.config.advance_beta))
         } else {
@@ -132,6 +135,9 @@ impl Folded<'_> {
         }
         if step_requests < min {
             return Some(Forecast::requests(Goal::MinRequests, min - step_requests, rate));
+        }
+        if self.baseline_missing() {
+            return None;
         }
         let (goal, level) =
             if advance { (Goal::Promote, self.config.beta) } else { (Goal::Advance, self.config.advance_beta) };
@@ -160,6 +166,14 @@ impl Folded<'_> {
             Some(m) => format!(" (~{} to promote)", m.ceil().max(1.0)),
             None => String::new(),
         }
+    }
+
+    /// The template compares with a baseline, but the baseline has never answered with
+    /// requests this run (wrong stable labels, or a stable that serves nothing): the canary
+    /// must not pass on its own evidence alone.
+    fn baseline_missing(&self) -> bool {
+        self.specs.iter().any(|s| s.has_baseline)
+            && self.state.channels.first().is_none_or(|c| c.baseline_run.total <= 0.0)
     }
 
     /// Inconclusive only because the pass evidence is short (not missing data or requests).
@@ -209,6 +223,15 @@ impl Folded<'_> {
             return (Verdict::Inconclusive, msg);
         }
         let lines: Vec<String> = pairs().map(|(spec, st)| channel_line(spec, st, context, config)).collect();
+        if self.baseline_missing() {
+            let msg = format!(
+                "no baseline data: the baseline queries returned no requests this run (wrong stable labels, or \
+                 the stable serves nothing?), so the canary cannot be compared and is not passed on its own \
+                 evidence: {}",
+                lines.join("; ")
+            );
+            return (Verdict::Inconclusive, msg);
+        }
         let all_proven = pairs().all(|(spec, st)| channel::pass_proven(st, spec, config));
         if all_proven && !specs.is_empty() {
             (Verdict::Pass, lines.join("; "))

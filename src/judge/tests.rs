@@ -124,6 +124,26 @@ fn no_data_is_inconclusive_not_pass() {
     }
 }
 
+/// A canary at 0.8% against a stable whose queries return nothing (wrong stable labels):
+/// within the 1% limit on its own, but the template asks for a comparison, and one-sided
+/// evidence must not promote it (it used to pass with "baseline n/a (0/0)").
+#[test]
+fn a_baseline_that_returns_nothing_never_lets_the_canary_pass_or_advance() {
+    let t = [error_template()];
+    let obs = vec![errors_obs(counts(8.0, 1000.0), Reading::NoData); 120];
+    let (_, js) = run(&t, &obs, context(1));
+    for j in &js {
+        let m = &j.metrics[0];
+        assert_eq!(m.verdict, Verdict::Inconclusive, "{}", m.reason);
+        assert!(!m.advance, "{}", m.reason);
+    }
+    assert!(js[119].metrics[0].reason.contains("no baseline data"), "{}", js[119].metrics[0].reason);
+    // The same canary with a baseline that answers does pass on the within-limit evidence.
+    let answered = vec![errors_obs(counts(2.0, 1000.0), counts(10.0, 9000.0)); 60];
+    let (_, js) = run(&t, &answered, context(1));
+    assert!(js.iter().any(|j| j.metrics[0].verdict == Verdict::Pass));
+}
+
 #[test]
 fn nan_and_zero_requests_are_inconclusive() {
     let t = [error_template()];

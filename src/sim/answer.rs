@@ -13,8 +13,8 @@ use crate::source::Sample;
 use crate::template::{MetricKind, Template};
 
 use super::latency::{LE_BOUNDS, LE_LABELS};
-use super::scrape::{Form, Series};
-use super::world::{Arm, Counters, World};
+use super::scrape::{Form, Quantity, Series};
+use super::world::{Arm, World};
 
 /// What a query counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -68,10 +68,9 @@ pub fn roles_of(templates: &[Template]) -> BTreeMap<String, QueryRole> {
     roles
 }
 
-/// The 5xx series (`status="500"`), created by its first error.
-const ERRORS: Series = Series { value: |c| c.errors, creator: |c| c.errors };
-/// The non-5xx series (`status="200"`), created by its first success.
-const OK: Series = Series { value: |c| c.requests - c.errors, creator: |c| c.requests - c.errors };
+/// The 5xx series (`status="500"`) and the non-5xx one (`status="200"`).
+const ERRORS: Series = Series::counter(Quantity::Errors);
+const OK: Series = Series::counter(Quantity::Ok);
 
 impl World {
     /// The instant vector the role's query returns at `at` over `window` (see
@@ -103,7 +102,7 @@ impl World {
             Measure::Buckets => {
                 let mut out = Vec::with_capacity(LE_BOUNDS.len());
                 for (k, le) in LE_LABELS.iter().enumerate() {
-                    let series = Series { value: BUCKET_VALUES[k], creator: |c| c.requests };
+                    let series = Series::histogram(Quantity::Bucket(k));
                     let Some(value) = count(series) else { return Vec::new() };
                     out.push(Sample { labels: BTreeMap::from([("le".to_string(), le.to_string())]), value });
                 }
@@ -116,22 +115,6 @@ impl World {
 fn unlabelled(value: f64) -> Sample {
     Sample { labels: BTreeMap::new(), value }
 }
-
-/// Readers of each bucket's cumulative count (function pointers cannot capture `k`).
-const BUCKET_VALUES: [fn(&Counters) -> f64; LE_BOUNDS.len()] = [
-    |c| c.buckets[0],
-    |c| c.buckets[1],
-    |c| c.buckets[2],
-    |c| c.buckets[3],
-    |c| c.buckets[4],
-    |c| c.buckets[5],
-    |c| c.buckets[6],
-    |c| c.buckets[7],
-    |c| c.buckets[8],
-    |c| c.buckets[9],
-    |c| c.buckets[10],
-    |c| c.buckets[11],
-];
 
 #[cfg(test)]
 mod tests {

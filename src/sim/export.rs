@@ -13,7 +13,8 @@ use crate::time::unix_seconds;
 use super::answer::QueryRole;
 use super::latency::LE_LABELS;
 use super::scenario::Scenario;
-use super::world::{Arm, Counters, World};
+use super::scrape::{Quantity, Series};
+use super::world::{Arm, World};
 
 impl World {
     /// The `query_range` answer of every query in `roles` at each instant `start`,
@@ -84,10 +85,10 @@ impl World {
         out.push_str("# HELP nginx_ingress_controller_requests The total number of client requests\n");
         out.push_str("# TYPE nginx_ingress_controller_requests counter\n");
         for arm in [Arm::Baseline, Arm::Canary] {
-            for (status, count) in [("200", ok_requests as fn(&Counters) -> f64), ("500", errors)] {
+            for (status, count) in [("200", Quantity::Ok), ("500", Quantity::Errors)] {
                 let mut labels = base_labels(arm);
                 labels.insert(3, ("status", status.to_string()));
-                self.write_series(&mut out, "nginx_ingress_controller_requests", &labels, arm, count, count);
+                self.write_series(&mut out, "nginx_ingress_controller_requests", &labels, arm, Series::counter(count));
             }
         }
         let family = "nginx_ingress_controller_request_duration_seconds";
@@ -97,40 +98,31 @@ impl World {
             for (k, le) in LE_LABELS.iter().enumerate() {
                 let mut labels = base_labels(arm);
                 labels.push(("le", le.to_string()));
-                let bucket = move |c: &Counters| c.buckets[k];
-                self.write_series(&mut out, &format!("{family}_bucket"), &labels, arm, bucket, requests);
+                let bucket = Series::histogram(Quantity::Bucket(k));
+                self.write_series(&mut out, &format!("{family}_bucket"), &labels, arm, bucket);
             }
             let labels = base_labels(arm);
-            self.write_series(&mut out, &format!("{family}_count"), &labels, arm, requests, requests);
-            self.write_series(&mut out, &format!("{family}_sum"), &labels, arm, |c| c.latency_sum, requests);
+            let count = Series::histogram(Quantity::Requests);
+            self.write_series(&mut out, &format!("{family}_count"), &labels, arm, count);
+            let sum = Series::histogram(Quantity::LatencySum);
+            self.write_series(&mut out, &format!("{family}_sum"), &labels, arm, sum);
         }
         out.push_str("# EOF\n");
         out
     }
 
     /// Writes one series per controller pod, each contiguous and in time order: the pod's
-    /// share of `value` at each of its scrape instants, from the first where `creator` has
-    /// counted something: its own first increment for a request counter, the version's first
-    /// request for every series of the histogram (a client library creates all buckets of a
-    /// label set at once).
-    fn write_series(
-        &self,
-        out: &mut String,
-        name: &str,
-        labels: &[(&str, String)],
-        arm: Arm,
-        value: impl Fn(&Counters) -> f64,
-        creator: impl Fn(&Counters) -> f64,
-    ) {
-        let scenario = self.scenario();
-        let pods = scenario.scrape.pods.max(1);
+    /// share of the series' value at each of its scrape instants, from the first where the
+    /// series exists (see [`Series`]).
+    fn write_series(&self, out: &mut String, name: &str, labels: &[(&str, String)], arm: Arm, series: Series) {
+        let pods = self.scenario().scrape.pods.max(1);
         let labels = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect::<Vec<_>>().join(",");
         for pod in 0..pods {
-            for (at, counters) in self.scrapes(pod, arm) {
-                if self.in_gap(at) || creator(&counters) <= 0.0 {
+            for (at, counters) in self.scrape_points(pod, arm, self.origin(), self.now()) {
+                if series.creator.of(&counters) <= 0.0 {
                     continue;
                 }
-                let v = format_value(value(&counters) / f64::from(pods));
+                let v = format_value(series.value.of(&counters) / f64::from(pods));
                 let _ = writeln!(
                     out,
                     "{name}{{{labels},controller_pod=\"ingress-nginx-controller-{pod}\"}} {v} {}",
@@ -139,18 +131,6 @@ impl World {
             }
         }
     }
-}
-
-fn ok_requests(c: &Counters) -> f64 {
-    c.requests - c.errors
-}
-
-fn errors(c: &Counters) -> f64 {
-    c.errors
-}
-
-fn requests(c: &Counters) -> f64 {
-    c.requests
 }
 
 /// Position of a series' `le` in the bucket list (series without `le` first).

@@ -44,12 +44,52 @@ const LOOKBACK: Duration = Duration::from_secs(300);
 /// The range of `last_over_time(x[1h] offset w)` in the exact form.
 const EDGE_LOOKBACK: Duration = Duration::from_secs(3600);
 
-/// One counter of one version: a quantity read from its [`Counters`], and the quantity
-/// whose first increment creates the series.
-#[derive(Clone, Copy)]
+/// A quantity of one version's [`Counters`]: what a series counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantity {
+    /// All requests (both statuses).
+    Requests,
+    /// 5xx answers (`status="500"`).
+    Errors,
+    /// Non-5xx answers (`status="200"`).
+    Ok,
+    /// The cumulative count of bucket `k` of [`super::LE_BOUNDS`].
+    Bucket(usize),
+    /// The sum of latencies, in seconds.
+    LatencySum,
+}
+
+impl Quantity {
+    pub fn of(self, c: &Counters) -> f64 {
+        match self {
+            Quantity::Requests => c.requests,
+            Quantity::Errors => c.errors,
+            Quantity::Ok => c.requests - c.errors,
+            Quantity::Bucket(k) => c.buckets.get(k).copied().unwrap_or(0.0),
+            Quantity::LatencySum => c.latency_sum,
+        }
+    }
+}
+
+/// One counter of one version: the quantity it counts, and the quantity whose first
+/// increment creates the series (a request counter's own; for every series of a histogram,
+/// the version's first request, since a client library creates all buckets at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Series {
-    pub value: fn(&Counters) -> f64,
-    pub creator: fn(&Counters) -> f64,
+    pub value: Quantity,
+    pub creator: Quantity,
+}
+
+impl Series {
+    /// A counter created by its own first increment.
+    pub const fn counter(q: Quantity) -> Series {
+        Series { value: q, creator: q }
+    }
+
+    /// A histogram series: it exists from the version's first request.
+    pub const fn histogram(q: Quantity) -> Series {
+        Series { value: q, creator: Quantity::Requests }
+    }
 }
 
 impl World {
@@ -70,9 +110,21 @@ impl World {
         sum
     }
 
-    /// Scrape instants of `pod` in `[from, to]`, oldest first, with the counters then; gap
-    /// instants, instants not generated yet and instants before the series exists are left out.
+    /// `series`' samples of `pod` in `[from, to]`: (seconds since the origin, the pod's
+    /// full counter value, not yet its share), oldest first; instants before the series
+    /// exists are left out.
     fn samples(&self, arm: Arm, series: Series, pod: u32, from: SystemTime, to: SystemTime) -> Vec<(f64, f64)> {
+        let origin = self.origin();
+        self.scrape_points(pod, arm, from, to)
+            .into_iter()
+            .filter(|(_, c)| series.creator.of(c) > 0.0)
+            .map(|(at, c)| (at.duration_since(origin).unwrap_or_default().as_secs_f64(), series.value.of(&c)))
+            .collect()
+    }
+
+    /// The scrape instants of `pod` in `[from, to]` (and not after [`World::now`]), oldest
+    /// first, with `arm`'s counters then; gap instants have no sample and are left out.
+    pub fn scrape_points(&self, pod: u32, arm: Arm, from: SystemTime, to: SystemTime) -> Vec<(SystemTime, Counters)> {
         let scenario = self.scenario();
         let origin = self.origin();
         let interval = scenario.scrape_interval().as_secs_f64();
@@ -83,10 +135,9 @@ impl World {
         if hi < 0.0 {
             return Vec::new();
         }
-        let first = ((lo - phase) / interval).ceil().max(0.0) as u64;
         let step = scenario.step.as_secs_f64();
         let mut out = Vec::new();
-        let mut k = first;
+        let mut k = ((lo - phase) / interval).ceil().max(0.0) as u64;
         loop {
             let s = phase + interval * k as f64;
             if s > hi + 1e-9 {
@@ -94,31 +145,9 @@ impl World {
             }
             k += 1;
             let at = origin + Duration::from_secs_f64(s);
-            if self.in_gap(at) {
-                continue;
+            if !self.in_gap(at) {
+                out.push((at, self.counters(((s + 1e-9) / step).floor() as usize, arm)));
             }
-            let counters = self.counters(((s + 1e-9) / step).floor() as usize, arm);
-            if (series.creator)(&counters) > 0.0 {
-                out.push((s, (series.value)(&counters)));
-            }
-        }
-        out
-    }
-
-    /// Every scrape instant of `pod` generated so far, with `arm`'s counters then (the
-    /// pod's share is the caller's to take).
-    pub fn scrapes(&self, pod: u32, arm: Arm) -> Vec<(SystemTime, Counters)> {
-        let scenario = self.scenario();
-        let interval = scenario.scrape_interval();
-        let pods = scenario.scrape.pods.max(1);
-        let phase = scenario.scrape.phase + interval * pod / pods;
-        let step = scenario.step.as_secs_f64();
-        let mut out = Vec::new();
-        let mut at = self.origin() + phase;
-        while at <= self.now() {
-            let since = at.duration_since(self.origin()).unwrap_or_default().as_secs_f64();
-            out.push((at, self.counters(((since + 1e-9) / step).floor() as usize, arm)));
-            at += interval;
         }
         out
     }
@@ -175,7 +204,7 @@ mod tests {
     use crate::sim::world::tests::scenario;
 
     const MINUTE: Duration = Duration::from_secs(60);
-    const REQUESTS: Series = Series { value: |c| c.requests, creator: |c| c.requests };
+    const REQUESTS: Series = Series::counter(Quantity::Requests);
 
     fn world(extra: &str) -> World {
         let mut w = World::new(&scenario(&format!("step: 5s\n{extra}")), None);

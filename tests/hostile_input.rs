@@ -18,6 +18,7 @@ use serin::judge::JudgeConfig;
 use serin::k8s::record::Record;
 use serin::rollout::RolloutState;
 use serin::source::{Recording, RecordingSource};
+use serin::spec::keys;
 use serin::target::Target;
 use serin::template::Catalog;
 
@@ -76,33 +77,10 @@ const EXTREME_BUT_VALID: &[(&str, &[&str])] = &[
     ("window", &["* * * * * *", "0 0 0 29 2 *", "0 0 0 * * MON"]),
 ];
 
-const KEYS: &[&str] = &[
-    "strategy",
-    "analysis",
-    "interval",
-    "progress-deadline",
-    "window",
-    "dry-run",
-    "paused",
-    "retry",
-    "stable",
-    "ingress",
-    "canary-service",
-    "steps",
-    "step-min",
-    "step-max",
-    "on-inconclusive",
-    "scale-with-weight",
-    "header",
-    "cookie",
-    "service",
-    "slot-label",
-    "smoke",
-    "observe",
-    "keep-previous",
-    "arg.port",
-    "arg.x",
-];
+/// Every key serin reads (`spec::keys`), plus two template arguments.
+fn all_keys() -> Vec<&'static str> {
+    [keys::COMMON, keys::CANARY, keys::BLUE_GREEN, &["arg.port", "arg.x"]].concat()
+}
 
 fn nasty(rng: &mut StdRng) -> String {
     match rng.random_range(0..6) {
@@ -147,6 +125,7 @@ fn mutate(value: &mut Value, rng: &mut StdRng) {
 #[test]
 fn annotations_never_panic() {
     let mut rng = StdRng::seed_from_u64(SEED);
+    let keys = all_keys();
     for _ in 0..ITERATIONS {
         let mut annotations = BTreeMap::from([("serin.io/strategy".to_string(), "canary".to_string())]);
         if rng.random_bool(0.5) {
@@ -154,7 +133,7 @@ fn annotations_never_panic() {
             annotations.insert("serin.io/service".into(), "sark".into());
         }
         for _ in 0..rng.random_range(1..5) {
-            annotations.insert(format!("serin.io/{}", KEYS[rng.random_range(0..KEYS.len())]), nasty(&mut rng));
+            annotations.insert(format!("serin.io/{}", keys[rng.random_range(0..keys.len())]), nasty(&mut rng));
         }
         must_not_panic("spec::parse", &annotations, || serin::spec::parse("sark-canary", &annotations));
     }

@@ -1,4 +1,4 @@
-//! serin's HTTP API end to end (spec §5): the real binary's server, reading the rollouts it
+//! serin's HTTP API end to end (README, "The HTTP API"): the real binary's server, reading the rollouts it
 //! drives against the fake API server and a real Prometheus, and the bearer-token-guarded
 //! operations, each followed to what it does to the rollout. Needs prometheus.
 

@@ -1,4 +1,4 @@
-//! `serin run` end to end on guide 001's blue-green shapes: Service `sark` selects
+//! `serin run` end to end on the `sark` blue-green shapes of `deploy/examples/blue-green.yaml`: Service `sark` selects
 //! `version: blue`; the candidate `sark-green` is smoke-checked on its pods (the fake API
 //! server gives them 127.0.0.1, and the test serves the smoke paths), the selector flips to
 //! green, and the traffic exporter follows whichever slot the Service selects.

@@ -1,4 +1,4 @@
-//! `serin run` end to end on guide 001's canary shapes: the real binary and `kube::Client`
+//! `serin run` end to end on the `sark` canary shapes of `deploy/examples/canary.yaml`: the real binary and `kube::Client`
 //! against the stateful fake API server, deciding from a real Prometheus that scrapes
 //! traffic split by the canary weight serin set. Needs prometheus (scripts/install-test-deps.sh).
 

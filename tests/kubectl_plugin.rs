@@ -1,4 +1,4 @@
-//! `kubectl serin …` end to end: the real `serin run` daemon drives guide 001's canary
+//! `kubectl serin …` end to end: the real `serin run` daemon drives the `deploy/examples/canary.yaml`
 //! against the fake API server and a real Prometheus (needs prometheus), and the operator
 //! uses the same binary as a kubectl plugin (a symlink named `kubectl-serin`, run through
 //! the real `kubectl` when it is on PATH) with the kubeconfig's credentials.

@@ -1,5 +1,5 @@
 //! The `serin` binary end to end: every shipped recording replays to the outcome its
-//! scenario expects, the JSON has exactly the spec §4 shape, and bad input (annotations,
+//! scenario expects, the JSON has exactly the README's replay JSON shape, and bad input (annotations,
 //! templates, recordings) gives a clear error and a non-zero exit, never a panic.
 
 use std::path::{Path, PathBuf};
@@ -47,7 +47,7 @@ fn every_shipped_recording_replays_to_its_expected_outcome() {
         let json = replay_json(&["--recording", &recording(&scenario.name)]);
         let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
-        assert_eq!(keys, ["decided_at", "outcome", "reason", "timeline", "trigger"], "spec §4 shape");
+        assert_eq!(keys, ["decided_at", "outcome", "reason", "timeline", "trigger"], "the README's replay JSON shape");
         let outcome = json["outcome"].as_str().unwrap();
         let expected = serde_json::to_value(scenario.expect.outcome).unwrap();
         match expected.as_str().unwrap() {

@@ -1,5 +1,5 @@
 //! The rollouts the benchmark puts in the fake API server, and the mix of states they are
-//! in when the daemon starts. Each rollout is guide 001's canary shape, in one of a few
+//! in when the daemon starts. Each rollout is the `deploy/examples/canary.yaml` shape, in one of a few
 //! namespaces: a stable Deployment `app-NNNN` (2 replicas) with its Service and Ingress,
 //! and a candidate `app-NNNN-canary` annotated `serin.io/strategy: canary` and
 //! `serin.io/interval: 1m`.

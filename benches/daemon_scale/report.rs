@@ -130,7 +130,7 @@ impl Report {
     fn setup(&self, w: &mut String) {
         let _ = writeln!(
             w,
-            "## Setup\n\n{} rollouts over {} namespaces, each guide 001's canary: a stable Deployment (2 replicas) \
+            "## Setup\n\n{} rollouts over {} namespaces, each the `deploy/examples/canary.yaml` shape: a stable Deployment (2 replicas) \
              with its Service and Ingress, and a candidate `<app>-canary` annotated `serin.io/strategy: canary`, \
              `serin.io/interval: 1m`: {} annotated Deployments among {}.\n",
             self.rollouts,

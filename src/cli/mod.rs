@@ -1,4 +1,4 @@
-//! The `serin` command line (spec §4): `run`, `replay`, `record`, `lint`, and the cluster
+//! The `serin` command line (README, "Commands"): `run`, `replay`, `record`, `lint`, and the cluster
 //! commands `status`, `promote`, `abort`, `pause`, `resume`, `retry`. Invoked as
 //! `kubectl-serin` (a symlink; kubectl runs it for `kubectl serin …`), the same binary
 //! answers the cluster commands only.

@@ -19,7 +19,7 @@ const DEFAULT_RECORDING: &str = include_str!("../../simulations/recordings/error
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// A recording file (spec §3). Without it and without --prometheus, a shipped recording is replayed.
+    /// A recording file (README, "Commands"). Without it and without --prometheus, a shipped recording is replayed.
     #[arg(long, conflicts_with = "prometheus")]
     recording: Option<PathBuf>,
     /// Evaluate the queries against this Prometheus' history (needs --start and --end).

@@ -21,7 +21,7 @@ use kube::api::PostParams;
 use serde_json::json;
 use tokio::sync::watch;
 
-/// The Lease's name (spec §4).
+/// The Lease's name (README, "Commands").
 pub const LEASE_NAME: &str = "serin-leader";
 
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! `serin run`: the in-cluster daemon (spec §4, §5).
+//! `serin run`: the in-cluster daemon (README: "Commands", "The HTTP API").
 //!
 //! ```text
 //! HTTP server (every replica) ── probes, /metrics, API reads from a metadata cache,

@@ -1,4 +1,4 @@
-//! When a run starts, and how it begins (spec §1):
+//! When a run starts, and how it begins (README, "Annotations"):
 //! - a canary run starts when the candidate's pod spec differs from the stable's; a
 //!   blue-green run when the candidate's pod spec changed;
 //! - a revision that was rolled back is not retried until its pod spec changes or

@@ -1,4 +1,4 @@
-//! The variables templates are rendered with (spec §2).
+//! The variables templates are rendered with (`analysis-templates/README.md`).
 
 use std::collections::BTreeMap;
 

@@ -21,7 +21,7 @@ fn trigger(name: &str, metric: &str, condition: Condition, minutes: u64, action:
     }
 }
 
-/// The shipped error-rate metric and its triggers (spec §2).
+/// The shipped error-rate metric and its triggers (`analysis-templates/README.md`).
 pub(super) fn error_template() -> Template {
     let q = |s: &str| RatioQueries { bad: format!("{s}_bad"), total: format!("{s}_total") };
     Template {

@@ -1,5 +1,5 @@
 //! What serin keeps on the candidate Deployment between reconciles: `serin.io/phase`,
-//! `serin.io/weight` and `serin.io/status` (spec §1).
+//! `serin.io/weight` and `serin.io/status` (README, "Annotations").
 //!
 //! The status JSON is the rollout's [`RolloutState`] (revision, step, times, last verdicts
 //! with evidence, the judge's trigger counters, reason) plus what the daemon needs to resume
@@ -115,7 +115,7 @@ impl Record {
     }
 
     /// The phase users see. A canary shows `Succeeded` only once the canary is removed
-    /// (spec §1: the run ends when the canary Ingress is gone and the candidate at 0).
+    /// (README, "Annotations": the run ends when the canary Ingress is gone and the candidate at 0).
     pub fn phase(&self) -> Phase {
         if !self.invalid.is_empty() {
             return Phase::Invalid;

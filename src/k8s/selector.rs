@@ -1,5 +1,5 @@
-//! Blue-green traffic: the Service's selector picks a slot by one label (`version` in
-//! guide 001, `slot` in guide 004). A flip patches that one key and nothing else, guarded
+//! Blue-green traffic: the Service's selector picks a slot by one label (`version` by
+//! default, `serin.io/slot-label`). A flip patches that one key and nothing else, guarded
 //! by the resourceVersion it read, and is a no-op when the selector already points there.
 
 use std::collections::BTreeMap;

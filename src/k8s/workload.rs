@@ -16,7 +16,7 @@ use crate::spec::PREFIX;
 
 /// The stable Deployment after promotion: the candidate's pod spec and template
 /// annotations (serin's own excepted), with the stable's template labels and selector
-/// kept, or the API server would reject it (spec §1, as the guide's `kubectl set image`).
+/// kept, or the API server would reject it (README, "Annotations"; as `kubectl set image` does).
 pub fn promoted(stable: &Deployment, candidate: &Deployment) -> Deployment {
     let mut promoted = stable.clone();
     let (Some(target), Some(source)) = (promoted.spec.as_mut(), candidate.spec.as_ref()) else { return promoted };

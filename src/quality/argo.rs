@@ -1,4 +1,4 @@
-//! Argo Rollouts' canary with a background analysis (decision-anchors §2, baseline B2).
+//! Argo Rollouts' canary with a background analysis (`simulations/README.md`, where the upstream files are listed).
 //!
 //! Semantics from argoproj/argo-rollouts:
 //! - `pkg/apis/rollouts/v1alpha1/analysis_types.go`, `utils/defaults/defaults.go`: a metric

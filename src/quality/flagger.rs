@@ -1,4 +1,4 @@
-//! Flagger's nginx canary analysis, as Flagger runs it (decision-anchors §1, baseline B1).
+//! Flagger's nginx canary analysis, as Flagger runs it (`simulations/README.md`, where the upstream files are listed).
 //!
 //! Semantics from fluxcd/flagger:
 //! - `pkg/controller/scheduler.go` (`advanceCanary`): one tick per `analysis.interval`; the

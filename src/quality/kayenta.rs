@@ -1,4 +1,4 @@
-//! A Kayenta-style canary judge (decision-anchors §3, baseline B3): Kayenta's classifier and
+//! A Kayenta-style canary judge (`simulations/README.md`, where the upstream files are listed): Kayenta's classifier and
 //! scorer, faithful; the orchestration around it simplified to one judgement per step.
 //!
 //! Semantics from spinnaker/kayenta:

@@ -10,7 +10,7 @@
 //! every algorithm the same total traffic, tick by tick (the world's common random numbers).
 //!
 //! - `flagger.rs`, `argo.rs`, `kayenta.rs`: what platform teams run today, each faithful to
-//!   the upstream source file it cites (via `shared/design/decision-anchors.md`);
+//!   the upstream source file it cites (listed in `simulations/README.md`);
 //! - `honesty.rs`: whether serin's "needs ~N more minutes" came true within 2N;
 //! - `oracle.rs`: the Wald SPRT that knows the true rates (a lower bound, not deployable);
 //! - `serin.rs`: serin itself through `replay::Replayer` → `engine::decide`, the engine the

@@ -1,5 +1,5 @@
 //! The oracle: Wald's sequential probability ratio test with the true rates known
-//! (decision-anchors "Bounds" and baselines B4/B4b). A lower bound, not deployable: no real
+//! (`simulations/README.md`). A lower bound, not deployable: no real
 //! system knows how bad its canary is.
 //!
 //! Simple H0 "the canary behaves like the stable" against simple H1 "the canary behaves as

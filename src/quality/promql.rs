@@ -4,7 +4,7 @@
 //! counts (`rate(x[1m])` of both sides of a ratio cancels to a ratio of increases). What
 //! matters is kept: a series that does not exist gives an **empty** vector (and so does a
 //! division by one), while an existing series with no requests gives 0/0 = **NaN** — the
-//! two cases Flagger and Argo treat differently (decision-anchors §1, §2).
+//! two cases Flagger and Argo treat differently (`simulations/README.md`).
 
 use super::ArmCounts;
 use crate::sim::LE_BOUNDS;

@@ -19,7 +19,7 @@ use crate::rollout::{Action, Inputs, Phase, RolloutState};
 use crate::source::MetricSource;
 use crate::spec::RolloutSpec;
 
-/// How a replayed rollout ended (spec §4 `outcome`).
+/// How a replayed rollout ended (`outcome` in the replay JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -40,7 +40,7 @@ impl Outcome {
     }
 }
 
-/// One timeline entry (spec §4).
+/// One timeline entry (README, "Commands").
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
     #[serde(with = "crate::time::rfc3339")]
@@ -52,7 +52,7 @@ pub struct Entry {
     pub detail: serde_json::Value,
 }
 
-/// The result of a replay: the spec §4 JSON object, plus every judgement for reports.
+/// The result of a replay: the replay JSON object (README, "Commands"), plus every judgement for reports.
 ///
 /// `analysis` entries of the timeline carry their verdicts and evidence only when the
 /// replay is serialised (from `judgements`, in order): building that JSON for every tick

@@ -1,11 +1,11 @@
-//! Printing a replay: the spec §4 JSON object, or a table for people.
+//! Printing a replay: the replay JSON object (README, "Commands"), or a table for people.
 
 use std::fmt::Write;
 
 use super::{Entry, Outcome, Replay};
 use crate::time::format_instant;
 
-/// The spec §4 JSON object.
+/// The replay JSON object (README, "Commands").
 pub fn json(replay: &Replay) -> String {
     serde_json::to_string_pretty(replay).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::judge::{JudgeState, MetricVerdict};
 
-/// `serin.io/phase` (spec §1).
+/// `serin.io/phase` (README, "Annotations").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     Pending,

@@ -1,4 +1,4 @@
-//! `serin run`'s HTTP server (spec §5): probes, metrics, the rollouts API and a page.
+//! `serin run`'s HTTP server (README, "The HTTP API"): probes, metrics, the rollouts API and a page.
 //!
 //! Reads come from a metadata-only cache of the Deployments (`rollouts`), so every replica,
 //! leader or follower, answers them. Mutations (`operations`) are annotations written on

@@ -1,4 +1,4 @@
-//! What a simulated world looks like from outside: a recording (spec §3), the input of
+//! What a simulated world looks like from outside: a recording (README, "Commands"), the input of
 //! `serin replay --recording`, and the raw ingress-nginx counters in OpenMetrics text, to
 //! backfill a real Prometheus with `promtool tsdb create-blocks-from openmetrics` and check
 //! the templates' PromQL against the same traffic.

@@ -57,7 +57,7 @@ pub struct Scenario {
     pub expect: Expectation,
 }
 
-/// Kubernetes names the simulated ingress-nginx reports in its labels (guide 001 defaults).
+/// Kubernetes names the simulated ingress-nginx reports in its labels (the `deploy/examples/` names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScenarioTarget {
@@ -380,7 +380,7 @@ fn default_start() -> SystemTime {
     crate::time::parse_instant(DEFAULT_START).unwrap_or(std::time::UNIX_EPOCH)
 }
 
-/// Parses `0.5%` or `0.005` (spec §1: percentages accept both forms).
+/// Parses `0.5%` or `0.005` (README, "Annotations": percentages accept both forms).
 pub fn parse_fraction(text: &str) -> Result<f64, String> {
     let text = text.trim();
     let value = match text.strip_suffix('%') {

@@ -67,7 +67,7 @@ impl PrometheusSource {
         &self.url
     }
 
-    /// `query_range` over `[start, end]` at `step`, as the series of a spec §3 recording.
+    /// `query_range` over `[start, end]` at `step`, as the series of a recording (README, "Commands").
     ///
     /// Start and end are whole seconds (start rounded up, end down). Long ranges are split
     /// into requests of at most 10,000 points and the series joined again.

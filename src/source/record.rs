@@ -1,4 +1,4 @@
-//! `serin record`: turns a live Prometheus into a recording (spec §3) that replays the
+//! `serin record`: turns a live Prometheus into a recording (README, "Commands") that replays the
 //! same answers offline.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Recordings (spec §3): the `query_range` answers of every rendered query over a time range.
+//! Recordings (README, "Commands"): the `query_range` answers of every rendered query over a time range.
 //!
 //! This file owns the file format: the types, loading with errors that say what is wrong
 //! and where, saving, and the Prometheus value-string convention (`"NaN"`, `"+Inf"`).

@@ -269,7 +269,7 @@ impl<'a> Reader<'a> {
             } else if class == KeyClass::Unknown {
                 let expected = match keys::suggest(key) {
                     Some(s) => format!("a known serin.io/ annotation (did you mean {PREFIX}{s}?)"),
-                    None => "a known serin.io/ annotation (see spec §1)".to_string(),
+                    None => "a known serin.io/ annotation (see the README, section Annotations)".to_string(),
                 };
                 self.fail(key, Some(value.to_string()), &expected);
             }

@@ -1,6 +1,6 @@
 //! The `serin.io/` annotation vocabulary: which keys exist, for which strategy, and a
 //! "did you mean" for the rest. Kept apart from the value parsing so the list of keys is
-//! one table a reader (and the tests) can check against spec §1.
+//! one table a reader (and the tests) can check against the README's "Annotations".
 
 /// Keys every strategy reads (without the prefix).
 pub const COMMON: &[&str] =

@@ -1,5 +1,5 @@
 //! The typed rollout configuration read from a candidate Deployment's `serin.io/*`
-//! annotations (spec §1). [`annotations::parse`] is the one entry point; every value has
+//! annotations (README, "Annotations"). [`annotations::parse`] is the one entry point; every value has
 //! a default from the deployment guides, and every bad value is reported at once.
 
 pub mod annotations;

@@ -1,4 +1,4 @@
-//! Analysis templates (spec §2): named metrics (PromQL with `{{var}}` placeholders),
+//! Analysis templates (`analysis-templates/README.md`): named metrics (PromQL with `{{var}}` placeholders),
 //! the limits a canary must meet to advance, and rollback triggers.
 //!
 //! The YAML schema lives in `schema.rs` and is documented in `analysis-templates/README.md`;

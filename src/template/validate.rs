@@ -12,7 +12,7 @@ use super::{
 };
 use crate::spec::{BUILTIN_VARIABLES, values};
 
-/// Requests the canary must have served at a step before a metric may pass (spec §2:
+/// Requests the canary must have served at a step before a metric may pass (`analysis-templates/README.md`:
 /// "three requests do not make an error rate").
 pub const DEFAULT_MIN_REQUESTS: u64 = 20;
 

@@ -1,4 +1,4 @@
-//! End-to-end rigs: the fake API server holding guide 001's objects, a traffic exporter
+//! End-to-end rigs: the fake API server holding the `deploy/examples/` objects, a traffic exporter
 //! whose split follows what serin set (canary weight or Service selector), a real
 //! Prometheus scraping it every second, and the real `serin run` binary.
 //!

@@ -1,39 +1,18 @@
-//! serin — a progressive delivery analysis engine.
+//! serin — a progressive delivery analysis engine for Kubernetes.
 //!
-//! One engine, three drivers (the daemon, `serin replay`, the simulations):
-//!
-//! ```text
-//!  annotations ──► spec::parse ──► RolloutSpec ─────────────────────────────┐
-//!  templates/*.yaml ──► template::render(vars) ──► rendered Template        │
-//!                                │                                          ▼
-//!  source::MetricSource ──► engine::observe ──► IntervalObservation ──► judge::update
-//!  (Prometheus | recording | simulation)                                   │ Judgement
-//!                                                                          ▼
-//!                                 rollout::step(state, spec, judgement, now) ──► Transition
-//!                                                                  { next state, actions, requeue_after }
-//!                                                                          │
-//!             daemon: execute actions on Kubernetes │ replay/sim: append to a timeline
-//! ```
-//!
-//! The modules `spec`, `template`, `judge`, `rollout` and `engine` are pure: they read no
-//! clock and no network; time is always an argument.
+//! This crate reads the cluster and applies what `serin-core` decided: the daemon
+//! (`daemon`, `k8s`, `server`), the command line (`cli`, `lint`), the live Prometheus
+//! source (`source`) and serin's own metrics (`telemetry`). The core modules are
+//! re-exported under their usual names (`serin::judge`, `serin::rollout`, ...).
+//! README, "Architecture", draws the data path through the crates.
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod daemon;
-pub mod engine;
-pub mod judge;
 pub mod k8s;
 pub mod lint;
-pub mod quality;
-pub mod replay;
-pub mod rollout;
 pub mod server;
-pub mod sim;
-pub mod simulate;
 pub mod source;
-pub mod spec;
-pub mod target;
 pub mod telemetry;
-pub mod template;
-pub mod time;
+
+pub use serin_core::{engine, judge, replay, rollout, spec, target, template, time};

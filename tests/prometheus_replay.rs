@@ -20,10 +20,10 @@ use std::time::SystemTime;
 use prometheus::TestPrometheus;
 use serde_json::{Value, json};
 use serin::judge::JudgeConfig;
-use serin::sim::Scenario;
-use serin::simulate;
 use serin::template::Catalog;
 use serin::time::{format_instant, parse_instant};
+use serin_sim::sim::Scenario;
+use serin_sim::simulate;
 
 /// Decisions taken from the first canary step: both replays see the same data up to then.
 const CLOSE: Option<u32> = Some(2);

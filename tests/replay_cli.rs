@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serin::sim::Scenario;
+use serin_sim::sim::Scenario;
 
 fn serin(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_serin")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()

@@ -17,8 +17,8 @@ use serin::k8s::objects::revision;
 use serin::k8s::record::Record;
 use serin::k8s::router::nginx::canary_ingress_name;
 use serin::rollout::{Phase, RolloutState};
-use serin::sim::Scenario;
 use serin::template::Catalog;
+use serin_sim::sim::Scenario;
 
 use crate::fake_apiserver::FakeApiServer;
 
@@ -95,7 +95,7 @@ impl Past {
     fn of(scenario: &str) -> Past {
         let path = Scenario::shipped_dir().join(format!("{scenario}.yaml"));
         let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let run = serin::simulate::run(&scenario, None, &Catalog::builtin(), &JudgeConfig::default())
+        let run = serin_sim::simulate::run(&scenario, None, &Catalog::builtin(), &JudgeConfig::default())
             .unwrap_or_else(|e| panic!("simulating {}: {e}", path.display()));
         let replay = run.replay;
         let verdicts = replay.judgements.last().map(|j| j.metrics.clone()).unwrap_or_default();

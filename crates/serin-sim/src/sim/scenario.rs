@@ -228,7 +228,7 @@ impl Scenario {
 
     /// The shipped scenario directory of this source tree.
     pub fn shipped_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("simulations").join("scenarios")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../simulations").join("scenarios")
     }
 
     /// `start + duration`.

@@ -7,7 +7,7 @@
 //!   on healthy canaries and its detection rate on regressions;
 //! - `bench`: replay time of a 24-hour recording at 15 s with 10 queries;
 //! - `benchmark [--runs N] [--threads N] [--out DIR]`: the decision-quality benchmark
-//!   (`serin::quality`): serin, Flagger, Argo Rollouts, Kayenta and the oracle on every
+//!   (`serin_sim::quality`): serin, Flagger, Argo Rollouts, Kayenta and the oracle on every
 //!   case × traffic cell, N seeds each; prints the markdown and writes `DIR/results.md`
 //!   and `DIR/plots/<case>.svg` (DIR defaults to `simulations/`).
 
@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use serin::judge::JudgeConfig;
-use serin::replay::Outcome;
-use serin::sim::{ExpectedOutcome, Scenario};
-use serin::simulate;
-use serin::template::Catalog;
+use serin_sim::judge::JudgeConfig;
+use serin_sim::replay::Outcome;
+use serin_sim::sim::{ExpectedOutcome, Scenario};
+use serin_sim::simulate;
+use serin_sim::template::Catalog;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -145,7 +145,7 @@ fn quality(dir: &Path, runs: u64) -> Result<(), String> {
 const BENCHMARK_RUNS: u64 = 1000;
 
 fn benchmark(runs: u64, threads: Option<usize>, out: PathBuf) -> Result<(), String> {
-    use serin::quality::{figures, grid, plot, report};
+    use serin_sim::quality::{figures, grid, plot, report};
     if runs == 0 {
         return Err("--runs must be at least 1".into());
     }
@@ -164,7 +164,7 @@ fn benchmark(runs: u64, threads: Option<usize>, out: PathBuf) -> Result<(), Stri
     bar.finish_and_clear();
     let targets = figures::targets(&cells, &plan.contenders, Some(wall));
     let meta = report::Meta {
-        date: serin::time::format_instant(std::time::SystemTime::now()).chars().take(10).collect(),
+        date: serin_sim::time::format_instant(std::time::SystemTime::now()).chars().take(10).collect(),
         commit: commit(),
         runs,
         first_seed: plan.seeds.start,
@@ -210,13 +210,13 @@ fn commit() -> String {
 }
 
 fn bench() -> Result<(), String> {
-    use serin::sim::{World, roles_of};
-    use serin::source::{Recording, RecordingSource};
+    use serin_sim::sim::{World, roles_of};
+    use serin_sim::source::{Recording, RecordingSource};
 
     let scenario = Scenario::parse(BENCH_SCENARIO).map_err(|e| e.to_string())?;
     let target = scenario.candidate();
-    let spec = serin::spec::parse(&target.name, &target.annotations).map_err(|e| e.to_string())?;
-    let mut analysis = serin::engine::prepare(&spec, &Catalog::builtin(), &target).map_err(|e| e.to_string())?;
+    let spec = serin_sim::spec::parse(&target.name, &target.annotations).map_err(|e| e.to_string())?;
+    let mut analysis = serin_sim::engine::prepare(&spec, &Catalog::builtin(), &target).map_err(|e| e.to_string())?;
     add_ratio_copy(&mut analysis);
     let queries = analysis.queries().len();
     let roles = roles_of(&analysis.templates);
@@ -235,7 +235,7 @@ fn bench() -> Result<(), String> {
     let mut ticks = 0;
     for _ in 0..5 {
         let started = Instant::now();
-        let replay = simulate::block_on(serin::replay::run(&source, &spec, &analysis, range, &config, |_| {}));
+        let replay = simulate::block_on(serin_sim::replay::run(&source, &spec, &analysis, range, &config, |_| {}));
         timings.push(started.elapsed());
         ticks = replay.judgements.len();
     }
@@ -251,8 +251,8 @@ fn bench() -> Result<(), String> {
 
 /// A second copy of the ratio metric (renamed, its queries wrapped in parentheses) so the
 /// bench runs 10 distinct queries: 6 of nginx-canary + 4.
-fn add_ratio_copy(analysis: &mut serin::engine::Analysis) {
-    use serin::template::MetricKind;
+fn add_ratio_copy(analysis: &mut serin_sim::engine::Analysis) {
+    use serin_sim::template::MetricKind;
     let Some(first) = analysis.templates.first().cloned() else { return };
     let mut copy = first;
     copy.name = format!("{}-copy", copy.name);

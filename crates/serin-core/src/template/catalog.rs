@@ -29,8 +29,8 @@ pub enum TemplateError {
 /// The shipped templates as (file name, text); compiled in so `serin` needs no files at
 /// run time, and parsed on demand so a test can prove each one is valid.
 pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
-    ("analysis-templates/nginx-canary.yaml", include_str!("../../analysis-templates/nginx-canary.yaml")),
-    ("analysis-templates/http-slo.yaml", include_str!("../../analysis-templates/http-slo.yaml")),
+    ("analysis-templates/nginx-canary.yaml", include_str!("../../../../analysis-templates/nginx-canary.yaml")),
+    ("analysis-templates/http-slo.yaml", include_str!("../../../../analysis-templates/http-slo.yaml")),
 ];
 
 /// Templates by name.

@@ -22,7 +22,7 @@ use crate::template::Catalog;
 /// The benchmark's `increase()` variant of `nginx-canary` (`simulations/templates/`): what
 /// a template written the usual way does on real scrapes.
 pub const INCREASE_TEMPLATE: &str = "nginx-canary-increase";
-const INCREASE_SOURCE: &str = include_str!("../../simulations/templates/nginx-canary-increase.yaml");
+const INCREASE_SOURCE: &str = include_str!("../../../../simulations/templates/nginx-canary-increase.yaml");
 
 /// The shipped templates plus [`INCREASE_TEMPLATE`].
 pub fn catalog() -> Result<Catalog, String> {

@@ -73,7 +73,7 @@ then reads them with its shipped exact-count template, or with a template writte
 `increase()`, which extrapolates), a latency limit between two buckets, a regression that
 appears only at 100% weight, and a regression that starts after a long hold (serin with
 `step-min: 4h`). serin's world also holds an hour of the stable's traffic before the run,
-which serin reads to estimate how bursty the baseline is (`src/judge/README.md`); the other
+which serin reads to estimate how bursty the baseline is (`crates/serin-core/src/judge/README.md`); the other
 algorithms read no history. The baselines read exact per-interval counts in every world
 (their ratio queries' extrapolation factors cancel; the oracle knows the true rates and
 does not model bursts, so ÷ oracle in burst cases compares with an optimistic bound).
@@ -94,7 +94,7 @@ does not model bursts, so ÷ oracle in burst cases compares with an optimistic b
 - Flagger and Argo judge the canary alone against absolute limits (success rate ≥ 99%,
   mean duration ≤ 500 ms / p99 ≤ 500 ms) and count missing data against it; Kayenta compares
   per-minute series with Mann-Whitney once per 5-minute step; serin compares per-request
-  counts with anytime-valid tests (see `src/judge/README.md`).
+  counts with anytime-valid tests (see `crates/serin-core/src/judge/README.md`).
 ";
 
 /// The rows the README quotes: the 3% regression and the healthy canary, serin against

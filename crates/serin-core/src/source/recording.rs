@@ -36,7 +36,7 @@ pub struct Recording {
     pub deployment: Option<crate::target::Target>,
     /// When the rollout starts, if the recording begins earlier: what comes before is the
     /// stable's history, which the judge reads to learn how bursty the baseline is
-    /// (`src/judge/README.md`, "Overdispersion"). Absent: the rollout starts at `start`.
+    /// (`crates/serin-core/src/judge/README.md`, "Overdispersion"). Absent: the rollout starts at `start`.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::rfc3339_option")]
     pub rollout_start: Option<SystemTime>,
 }

@@ -4,9 +4,9 @@
 //! (`cargo run --release --bin serin-sim -- benchmark`, `simulations/results.md`), not a
 //! timed test. Everything is seeded: these runs are the same on every machine.
 
-use serin::quality::figures::{Figures, MAX_EXPOSURE_RATIO, MIN_DETECTION, carries_enough, of_cell};
-use serin::quality::grid::{self, Case, Cell, CellRuns, Contender, Plan};
-use serin::quality::realism::{LATE_MINUTES, MIN_LATE_DETECTION, caught_within};
+use serin_sim::quality::figures::{Figures, MAX_EXPOSURE_RATIO, MIN_DETECTION, carries_enough, of_cell};
+use serin_sim::quality::grid::{self, Case, Cell, CellRuns, Contender, Plan};
+use serin_sim::quality::realism::{LATE_MINUTES, MIN_LATE_DETECTION, caught_within};
 
 /// Seeds per cell: enough for the rates asserted, few enough for a debug build.
 const SEEDS: u64 = 100;

@@ -18,11 +18,10 @@ mod context;
 mod controller;
 mod execute;
 pub mod leader;
-mod plan;
 mod reconcile;
 mod release;
 mod resolve;
-mod run_start;
+mod snapshot;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

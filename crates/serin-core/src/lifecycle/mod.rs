@@ -249,12 +249,13 @@ fn report_configuration(record: &mut Record, input: &Input, notices: &mut Vec<No
     }
 }
 
-/// Marks the pending work done. A traffic change applied later than decided (its write
-/// kept failing) starts its step's clock now: a step is only as old as its weight.
+/// Marks the pending work done. A traffic change written later than its step's clock says
+/// (its write kept failing, or the reconcile ran late) starts the clock now: a step is only
+/// as old as its weight. Within a quarter interval the clock stays on the tick boundary,
+/// so query time does not push every step to the next tick.
 pub fn work_done(record: &mut Record, spec: &RolloutSpec, now: SystemTime) {
-    let delayed_traffic = record.pending.iter().any(work::moves_traffic_forward)
-        && now.duration_since(record.state.step_started).is_ok_and(|late| late >= spec.interval);
-    if delayed_traffic {
+    let late = now.duration_since(record.state.step_started).is_ok_and(|late| late >= spec.interval / 4);
+    if late && record.pending.iter().any(work::moves_traffic_forward) {
         record.state.step_started = now;
     }
     record.pending.clear();

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
 
 use crate::judge::JudgeConfig;
@@ -31,9 +30,9 @@ pub struct Context {
 impl Context {
     pub fn apis(&self, namespace: &str) -> Apis {
         Apis {
+            client: self.client.clone(),
             deployments: Api::namespaced(self.client.clone(), namespace),
             services: Api::namespaced(self.client.clone(), namespace),
-            ingresses: Api::namespaced(self.client.clone(), namespace),
             pods: Api::namespaced(self.client.clone(), namespace),
         }
     }
@@ -41,9 +40,10 @@ impl Context {
 
 /// The API handles of one namespace.
 pub struct Apis {
+    /// For the routers, which make their own handles (`k8s::router`).
+    pub client: kube::Client,
     pub deployments: Api<Deployment>,
     pub services: Api<Service>,
-    pub ingresses: Api<Ingress>,
     pub pods: Api<Pod>,
 }
 

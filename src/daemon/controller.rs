@@ -19,7 +19,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 
-use crate::k8s::router::nginx::canary_ingress_name;
+use crate::k8s::router::{self, Watched};
 use crate::k8s::scoped_api;
 use crate::spec::{self, Strategy};
 
@@ -98,7 +98,7 @@ fn candidates_naming<K: Resource>(store: &Store<Candidate>, object: &K, related:
 fn names(candidate: &Candidate, related: Related, name: &str) -> bool {
     let Ok(spec) = spec::parse(&candidate.name_any(), candidate.annotations()) else { return false };
     match (&spec.strategy, related) {
-        (Strategy::Canary(c), Related::Ingress) => c.ingress == name || canary_ingress_name(&c.ingress) == name,
+        (Strategy::Canary(c), Related::Ingress) => router::watches(c, Watched::Ingress, name),
         (Strategy::Canary(c), Related::Service) => c.canary_service == name,
         (Strategy::Canary(c), Related::Stable) => c.stable == name,
         (Strategy::BlueGreen(bg), Related::Service) => bg.service == name,

@@ -7,19 +7,17 @@ use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::k8s::objects::has_available_pods;
 use crate::k8s::record::Record;
-use crate::k8s::router::nginx::delete_ingress;
-use crate::k8s::{K8sError, api_error, is_managed, selector};
+use crate::k8s::router;
+use crate::k8s::{K8sError, api_error, selector};
 
 use super::context::Apis;
 
 /// Restores traffic to the stable version; returns what was done, in words.
 pub async fn restore_traffic(apis: &Apis, record: &Record) -> Result<String, K8sError> {
     let mut done = Vec::new();
-    if let Some(name) = &record.canary_ingress {
-        let found = apis.ingresses.get_opt(name).await.map_err(api_error(format!("reading Ingress {name}")))?;
-        if found.is_some_and(|ingress| is_managed(&ingress)) && delete_ingress(&apis.ingresses, name).await? {
-            done.push(format!("canary Ingress {name} deleted"));
-        }
+    let namespace = apis.deployments.namespace().unwrap_or_default();
+    if let Some(restored) = router::restore(&apis.client, namespace, record).await? {
+        done.push(restored);
     }
     if let (Some(service), Some(label), Some(candidate), Some(previous)) =
         (&record.service, &record.slot_label, &record.candidate_slot, &record.previous_slot)

@@ -2,11 +2,9 @@
 //! candidate's revision and readiness, and the state of the objects its strategy moves.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::ResourceExt;
 
 use crate::k8s::K8sError;
 use crate::k8s::objects::{self, replicas, revision};
-use crate::k8s::router::nginx::canary_ingress_name;
 use crate::k8s::workload;
 use crate::lifecycle::{Record, Snapshot, SnapshotWorld};
 
@@ -26,7 +24,7 @@ pub async fn read(
             stable_revision: revision(&c.stable),
             stable_replicas: replicas(&c.stable),
             promotion_complete: workload::is_promoted(&c.stable, candidate) && objects::is_rolled_out(&c.stable),
-            canary_route: canary_ingress_name(&c.route.stable_ingress.name_any()),
+            canary_route: c.route.managed_name(),
         },
         World::BlueGreen(bg) => {
             let may_start =

@@ -8,6 +8,8 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Api;
 
 use crate::judge::JudgeConfig;
+
+use super::leader::Leadership;
 use crate::k8s::K8sError;
 use crate::k8s::events::EventSink;
 use crate::source::PrometheusSource;
@@ -25,6 +27,8 @@ pub struct Context {
     /// `--dry-run`: every rollout only records what it would do.
     pub dry_run: bool,
     pub metrics: Arc<Metrics>,
+    /// Whether this replica may write traffic now (leader election's renew deadline).
+    pub leadership: Leadership,
 }
 
 impl Context {

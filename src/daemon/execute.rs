@@ -31,6 +31,11 @@ impl Executor<'_> {
         if record.dry_run && !matches!(work, Work::Act(Action::SmokeTest)) {
             return Ok(());
         }
+        // Past the renew deadline another replica may be leading: no write of ours may
+        // land after its (the work stays pending for whoever leads).
+        if !self.ctx.leadership.may_act() {
+            return Err(K8sError::Refused("leadership ended (renew deadline passed): not writing".into()));
+        }
         match (work, self.world) {
             (Work::Act(action), World::Canary(canary)) => self.canary_action(action, canary).await,
             (Work::Act(action), World::BlueGreen(_)) => self.blue_green_action(action, record, notices).await,

@@ -121,7 +121,10 @@ impl Executor<'_> {
             Action::Flip { to: Slot::Candidate, .. } => flip(world.candidate_slot.clone()).await.map(drop),
             Action::Flip { to: Slot::Previous, .. } | Action::Rollback { .. } => match &record.previous_slot {
                 // Before the flip the Service still selects the previous slot: nothing to undo.
-                Some(previous) => flip(previous.clone()).await.map(drop),
+                Some(previous) => {
+                    self.previous_slot_ready(record, notices).await?;
+                    flip(previous.clone()).await.map(drop)
+                }
                 None => Ok(()),
             },
             Action::SmokeTest => {
@@ -148,6 +151,38 @@ impl Executor<'_> {
             },
             Action::SetWeight { .. } | Action::Promote { .. } | Action::Pause { .. } | Action::Hold { .. } => Ok(()),
         }
+    }
+}
+
+impl Executor<'_> {
+    /// A flip back only goes to a slot with ready pods: one scaled to 0 meanwhile (a GitOps
+    /// tool, a person) is scaled back to its replicas from the run's start, and the flip
+    /// waits until it is Available. Flipping to nothing would be a full outage.
+    async fn previous_slot_ready(&self, record: &Record, notices: &mut Vec<Notice>) -> Result<(), K8sError> {
+        let Some(name) = &record.previous_deployment else { return Ok(()) };
+        let Some(previous) = self
+            .apis
+            .deployments
+            .get_opt(name)
+            .await
+            .map_err(crate::k8s::api_error(format!("reading Deployment {name}")))?
+        else {
+            return Ok(());
+        };
+        if crate::k8s::objects::has_available_pods(&previous) {
+            return Ok(());
+        }
+        if replicas(&previous) == 0 {
+            let wanted = record.previous_replicas.unwrap_or(1).max(1);
+            workload::scale(&self.apis.deployments, name, wanted).await?;
+            notices.push(Notice::warning(
+                "PreviousSlotScaledUp",
+                format!(
+                    "Deployment {name} (the previous slot) had 0 replicas: scaled back to {wanted} before flipping back"
+                ),
+            ));
+        }
+        Err(K8sError::Waiting(format!("the flip back waits for Deployment {name} (the previous slot) to be Available")))
     }
 }
 

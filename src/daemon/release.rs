@@ -9,6 +9,7 @@ use crate::k8s::objects::has_available_pods;
 use crate::k8s::record::Record;
 use crate::k8s::router;
 use crate::k8s::{K8sError, api_error, selector};
+use crate::rollout::Phase;
 
 use super::context::Apis;
 
@@ -24,7 +25,9 @@ pub async fn restore_traffic(apis: &Apis, record: &Record) -> Result<String, K8s
     {
         let current = apis.services.get_opt(service).await.map_err(api_error(format!("reading Service {service}")))?;
         let live = current.as_ref().and_then(|s| selector::current_slot(s, label));
-        if live.as_deref() == Some(candidate.as_str()) {
+        // After success the candidate is the release: letting go of it never flips back.
+        let succeeded = record.state.phase == Phase::Succeeded;
+        if live.as_deref() == Some(candidate.as_str()) && !succeeded {
             if previous_slot_ready(apis, record).await? {
                 selector::flip(&apis.services, service, label, previous).await?;
                 done.push(format!("Service {service} flipped back to {label}={previous}"));

@@ -79,6 +79,10 @@ pub struct Record {
     pub previous_slot: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_deployment: Option<String>,
+    /// Blue-green: the previous slot's replicas when the run started (to scale it back up
+    /// before a flip back, if something scaled it to 0 meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_replicas: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smoke: Option<SmokeResult>,
     /// The configuration annotations the run started with: it follows them until it ends
@@ -115,6 +119,7 @@ impl Record {
             candidate_slot: None,
             previous_slot: None,
             previous_deployment: None,
+            previous_replicas: None,
             smoke: None,
             config: BTreeMap::new(),
             deferred: Vec::new(),

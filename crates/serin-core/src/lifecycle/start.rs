@@ -106,6 +106,7 @@ pub fn next_run(
             }
             record.previous_slot = Some(live_slot.clone());
             record.previous_deployment = previous_deployment.clone();
+            record.previous_replicas = previous_replicas.filter(|r| *r > 0);
             if snapshot.candidate_replicas == 0 {
                 let wanted = record.replicas_before.or(*previous_replicas).unwrap_or(1).max(1);
                 record.pending.push(Work::ScaleCandidate { replicas: wanted });

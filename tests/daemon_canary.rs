@@ -65,6 +65,11 @@ fn a_bad_canary_is_rolled_back_by_the_error_rate_trigger() {
     assert_eq!(rig.weights_written(), vec![10, 0], "weight 0 at once, in one write, before the deletion");
     assert_eq!(image(&rig, "sark"), "sark:0.9", "nothing promoted");
     rig.api.wait_until(Duration::from_secs(20), "the candidate scaled to 0", |_| replicas(&rig, "sark-canary") == 0);
+    // Scaling the candidate changed its resourceVersion: the record written after that
+    // work must not be lost to it (the next run starts with these replicas).
+    rig.api.wait_until(Duration::from_secs(20), "the remembered replicas", |_| {
+        rig.status("sark-canary")["replicas_before"] == 1 && rig.status("sark-canary").get("pending").is_none()
+    });
     let rollback = rig.wait_for_event("sark-canary", "RolledBack");
     assert_eq!(rollback.0, "Warning");
     assert!(

@@ -212,7 +212,9 @@ impl Reconciler<'_> {
             Err(e) if e.is_conflict() => {
                 let fresh =
                     self.apis.deployments.get(self.name).await.map_err(api_error("re-reading the candidate"))?;
-                if Record::read(fresh.annotations()).ok().flatten().as_ref() != Some(written) {
+                // Compared as written (times round-trip through RFC 3339 at a coarser grain).
+                let status = objects::serin_key("status");
+                if fresh.annotations().get(&status) != written.annotations().get(&status) {
                     return Err(e);
                 }
                 *candidate = fresh;

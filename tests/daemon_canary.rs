@@ -94,6 +94,38 @@ fn a_rollback_completes_while_the_ingress_webhook_refuses_updates() {
     assert_eq!(image(&rig, "sark"), "sark:0.9", "nothing promoted");
 }
 
+/// issue 12: a run whose configuration breaks mid-run stays guarded: `edit` breaks it while
+/// a bad canary takes traffic, and the rollback still happens, the canary Ingress removed.
+fn a_bad_canary_broken_mid_run_is_still_rolled_back(edit: impl FnOnce(&Rig), what: &str) {
+    let rig = Rig::canary(Profile::bad(), &[("serin.io/step-min", "30s")]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "the first weight", |_| rig.weights_written() == vec![10]);
+    edit(&rig);
+    rig.wait_for_phase("sark-canary", "RolledBack", ROLLOUT_TIMEOUT);
+    rig.api.wait_until(Duration::from_secs(30), "the canary Ingress deleted", |_| !canary_ingress_exists(&rig));
+    assert!(rig.event_reasons("sark-canary").iter().any(|r| r == "ConfigurationBroken"), "{what}: a Warning names it");
+    let status = rig.status("sark-canary");
+    assert_eq!(status["phase"], "RolledBack", "{what}: {status}");
+}
+
+#[test]
+fn an_annotation_typo_mid_run_keeps_the_canary_guarded() {
+    a_bad_canary_broken_mid_run_is_still_rolled_back(
+        |rig| {
+            let typo = serde_json::json!({"metadata": {"annotations": {"serin.io/steps": "10,5O,100"}}});
+            rig.api.patch_merge("apps/v1", "Deployment", "production", "sark-canary", typo);
+        },
+        "steps typo",
+    );
+}
+
+#[test]
+fn a_stable_deleted_mid_run_keeps_the_canary_guarded() {
+    a_bad_canary_broken_mid_run_is_still_rolled_back(
+        |rig| rig.api.delete("apps/v1", "Deployment", "production", "sark"),
+        "stable deleted",
+    );
+}
+
 #[test]
 fn a_killed_daemon_resumes_mid_step_without_a_jump() {
     let mut rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "6s")]);

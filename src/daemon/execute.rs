@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use crate::k8s::events::Notice;
 use crate::k8s::objects::{pod_labels, replicas};
 use crate::k8s::record::{Record, Work};
-use crate::k8s::router::Router;
+use crate::k8s::router::{self, Router};
 use crate::k8s::{K8sError, selector, smoke, workload};
 use crate::rollout::{Action, Slot};
 use crate::spec::{RolloutSpec, Strategy};
@@ -44,6 +44,30 @@ impl Executor<'_> {
             }
             (Work::RemoveCanary, World::Canary(canary)) => self.remove_canary(canary, record).await,
             (Work::RemoveCanary, World::BlueGreen(_)) => Ok(()),
+            (work, World::Unresolved) => self.guarded(work, record).await,
+        }
+    }
+
+    /// Work for a run whose objects are gone: only taking traffic off the candidate is
+    /// possible, from what the record kept; anything else waits for the objects.
+    async fn guarded(&self, work: &Work, record: &mut Record) -> Result<(), K8sError> {
+        match work {
+            Work::Act(Action::Rollback { .. }) | Work::RemoveCanary => {
+                let namespace = self.candidate.namespace().unwrap_or_default();
+                if let Some(done) = router::restore(&self.apis.client, &namespace, record).await? {
+                    tracing::warn!("{done}");
+                }
+                if record.canary_ingress.is_some() {
+                    let current = replicas(self.candidate);
+                    if current > 0 {
+                        record.replicas_before = Some(current);
+                    }
+                    workload::scale(&self.apis.deployments, &self.candidate.name_any(), 0).await?;
+                }
+                Ok(())
+            }
+            Work::Act(Action::Hold { .. } | Action::Pause { .. }) => Ok(()),
+            _ => Err(K8sError::Waiting("the rollout's objects cannot be resolved: only a rollback can act".into())),
         }
     }
 

@@ -28,7 +28,7 @@ use crate::k8s::record::{self, Record};
 use crate::k8s::{FINALIZER, K8sError, api_error};
 use crate::lifecycle::{self, CommandOutcome, config};
 use crate::rollout::Phase;
-use crate::spec::{self, RolloutSpec};
+use crate::spec::{self, RolloutSpec, Strategy};
 
 use super::context::{Apis, Context, Error};
 use super::controller::Candidate;
@@ -108,8 +108,14 @@ impl Reconciler<'_> {
             Ok(effective) => effective,
             Err(problems) => return self.invalid(&mut candidate, stored, problems, now).await,
         };
+        let mut broken = effective.broken.clone();
         let world = match resolve(&self.apis, &candidate, &effective.spec).await? {
             Ok(world) => world,
+            // A run in flight stays guarded by its record; anything else just reports.
+            Err(problems) if kept.is_some() => {
+                broken.extend(problems);
+                World::Unresolved
+            }
             Err(problems) => return self.invalid(&mut candidate, stored, problems, now).await,
         };
         let spec = with_slots(effective.spec.clone(), &world, stored.as_ref());
@@ -129,7 +135,7 @@ impl Reconciler<'_> {
             snapshot: &snapshot,
             command: requested.as_ref(),
             tick: observation.as_ref().map(|o| lifecycle::Tick { at: o.at, observation: o }),
-            broken: &effective.broken,
+            broken: &broken,
             deferred: &effective.deferred,
             dry_run: spec.dry_run || self.ctx.dry_run,
             judge: &self.ctx.judge,
@@ -383,8 +389,12 @@ fn finalizers(candidate: &Deployment, hold: bool) -> Vec<String> {
 
 /// Blue-green templates compare the candidate slot with the one live before the flip.
 fn with_slots(mut spec: RolloutSpec, world: &World, stored: Option<&Record>) -> RolloutSpec {
-    if let World::BlueGreen(bg) = world {
-        let previous = stored.and_then(|r| r.previous_slot.clone()).unwrap_or_else(|| bg.live_slot.clone());
+    let previous = match (stored.and_then(|r| r.previous_slot.clone()), world) {
+        (Some(previous), _) => Some(previous),
+        (None, World::BlueGreen(bg)) => Some(bg.live_slot.clone()),
+        (None, _) => None,
+    };
+    if let (Some(previous), Strategy::BlueGreen(_)) = (previous, &spec.strategy) {
         spec.args.entry("previous_slot".into()).or_insert(previous);
     }
     spec

@@ -133,7 +133,8 @@ impl Record {
     /// The phase users see. A canary shows `Succeeded` only once the canary is removed
     /// (README, "Annotations": the run ends when the canary Ingress is gone and the candidate at 0).
     pub fn phase(&self) -> Phase {
-        if !self.invalid.is_empty() {
+        // A run guarded by its kept configuration shows Invalid until it ends.
+        if !self.invalid.is_empty() && !self.state.phase.is_terminal() {
             return Phase::Invalid;
         }
         let cleaning_up = self.pending.iter().any(|w| matches!(w, Work::RemoveCanary));

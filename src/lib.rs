@@ -25,6 +25,7 @@ pub mod engine;
 pub mod judge;
 pub mod k8s;
 pub mod lint;
+pub mod notify;
 pub mod quality;
 pub mod replay;
 pub mod rollout;

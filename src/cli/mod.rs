@@ -111,6 +111,10 @@ struct RunArgs {
     /// How long the leader's claim on the Lease lasts without renewal.
     #[arg(long, default_value = "15s", value_parser = lease_duration)]
     lease_duration: std::time::Duration,
+    /// Webhook URL told of every rollout transition (repeatable; Slack incoming webhooks
+    /// get a message). `SERIN_NOTIFY`: URLs separated by commas, spaces or newlines.
+    #[arg(long, env = "SERIN_NOTIFY", hide_env_values = true, value_delimiter = ',')]
+    notify: Vec<String>,
     /// Log format: JSON in a cluster, human-readable elsewhere, unless set.
     #[arg(long, value_enum, default_value = "auto")]
     log_format: crate::telemetry::LogFormat,
@@ -164,6 +168,7 @@ fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         listen: args.listen,
         api_token: std::env::var("SERIN_API_TOKEN").ok(),
         leader_election,
+        notify: crate::notify::Targets::parse(args.notify.iter().map(String::as_str)),
     };
     crate::daemon::main(config).map_err(|e| CliError(format!("{e:#}")))?;
     Ok(ExitCode::SUCCESS)

@@ -26,6 +26,8 @@ pub struct Context {
     /// `--dry-run`: every rollout only records what it would do.
     pub dry_run: bool,
     pub metrics: Arc<Metrics>,
+    /// `--notify`: told of every record written.
+    pub notifier: crate::notify::Notifier,
 }
 
 impl Context {

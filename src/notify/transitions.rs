@@ -117,7 +117,8 @@ pub fn transitions(
     if invalid_news {
         out.push(note(Kind::Invalid, &after.invalid.join("; "), None));
     }
-    let new_run = before.is_none_or(|b| b.state.revision != after.state.revision || b.state.started != after.state.started);
+    let new_run =
+        before.is_none_or(|b| b.state.revision != after.state.revision || b.state.started != after.state.started);
     if new_run && after.state.phase != Phase::Invalid {
         out.push(note(Kind::Started, &after.state.reason, None));
     }

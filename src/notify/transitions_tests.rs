@@ -109,7 +109,10 @@ fn invalid_configuration_is_told_once_and_is_not_a_start() {
     fresh.invalid = vec!["serin.io/steps: expected increasing percentages".into()];
     let notes = transitions(ROLLOUT, None, &fresh, at(0));
     assert_eq!(kinds(&notes), [Kind::Invalid]);
-    assert_eq!((notes[0].phase, notes[0].reason.as_str()), ("Invalid", "serin.io/steps: expected increasing percentages"));
+    assert_eq!(
+        (notes[0].phase, notes[0].reason.as_str()),
+        ("Invalid", "serin.io/steps: expected increasing percentages")
+    );
     assert_eq!(transitions(ROLLOUT, Some(&fresh), &fresh.clone(), at(60)), []);
 }
 

@@ -212,7 +212,9 @@ fn metric(page: &mut String, trace: &MetricTrace, marks: &[Mark], x_max: f64, la
         }
     }
     for series in &trace.series {
-        let last = series.points.iter().rev().find_map(|p| Some((p.canary?, p.baseline, p.limit)));
+        // The latest reading of each (the baseline may be frozen once the canary takes all traffic).
+        let latest = |f: fn(&data::Value) -> Option<f64>| series.points.iter().rev().find_map(f);
+        let last = latest(|p| p.canary).map(|c| (c, latest(|p| p.baseline), latest(|p| p.limit)));
         let summary = last
             .map(|(c, b, l)| {
                 let v = |x: Option<f64>| x.map(|x| words::value(&series.unit, x)).unwrap_or_else(|| "n/a".into());

@@ -239,10 +239,11 @@ fn draw_marks<Y: Ranged<ValueType = f64>>(
     Ok(())
 }
 
+/// Below the decision labels along the top.
 fn legend<'a, Y: Ranged<ValueType = f64>>(chart: &mut Chart<'a, 'a, Y>) -> Result<(), String> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::Coordinate(8, 44))
         .border_style(BLACK.mix(0.3))
         .background_style(WHITE.mix(0.85))
         .draw()

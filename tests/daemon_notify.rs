@@ -86,7 +86,7 @@ fn receivers_that_fail_do_not_slow_a_healthy_rollout() {
     // Each traffic change follows the write that decided it at once; a delivery in the
     // way would put each receiver's retries (15 s) between them.
     let requests = rig.api.requests();
-    for weight in [10u8, 25, 50, 100] {
+    for weight in ["10", "25", "50", "100"] {
         let decided = requests
             .iter()
             .find(|r| {
@@ -94,7 +94,7 @@ fn receivers_that_fail_do_not_slow_a_healthy_rollout() {
                     && r.path.ends_with("/deployments/sark-canary")
                     && r.status < 300
                     && r.body.as_ref().is_some_and(|b| {
-                        b["metadata"]["annotations"]["serin.io/weight"] == weight.to_string()
+                        b["metadata"]["annotations"]["serin.io/weight"] == weight
                             && b["metadata"]["annotations"]["serin.io/phase"] == "Progressing"
                     })
             })
@@ -104,7 +104,7 @@ fn receivers_that_fail_do_not_slow_a_healthy_rollout() {
             .find(|r| {
                 r.path.contains("/ingresses")
                     && r.method != "GET"
-                    && r.body.as_ref().is_some_and(|b| b["metadata"]["annotations"][WEIGHT] == weight.to_string())
+                    && r.body.as_ref().is_some_and(|b| b["metadata"]["annotations"][WEIGHT] == weight)
             })
             .unwrap_or_else(|| panic!("the write of weight {weight}"));
         let gap = done.at.saturating_duration_since(decided.at);

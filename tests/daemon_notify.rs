@@ -113,3 +113,21 @@ fn receivers_that_fail_do_not_slow_a_healthy_rollout() {
     assert!(failing.requests() > 0, "the failing receiver was tried");
     assert!(failing.accepted().is_empty());
 }
+
+#[test]
+fn an_operator_abort_is_told_as_a_command_and_a_manual_rollback() {
+    let receiver = Receiver::start(0);
+    let url = receiver.url("/hook");
+    let rig = Rig::canary_with_daemon(Profile::healthy(), &[("serin.io/step-min", "5m")], &["--notify", &url], &[]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 10", |api| e2e::canary_weight(api) == Some(10));
+    let revision = rig.status("sark-canary")["revision"].as_str().unwrap_or_default().to_string();
+    // What `kubectl serin abort production/sark-canary` writes.
+    let command = serde_json::json!({"metadata": {"annotations": {"serin.io/command": format!("abort@{revision}")}}});
+    rig.api.patch_merge("apps/v1", "Deployment", NS, "sark-canary", command);
+    rig.wait_for_phase("sark-canary", "RolledBack", Duration::from_secs(30));
+    receiver.wait_for(Duration::from_secs(20), "the abort told", |got| got.len() >= 4);
+    assert_eq!(receiver.actions(), ["started", "weight_changed", "command_applied", "rolled_back"]);
+    let rollback = &receiver.accepted()[3];
+    assert_eq!(rollback["trigger"], "manual");
+    assert!(rollback["reason"].as_str().is_some_and(|r| r.contains("aborted by an operator at 10%")), "{rollback}");
+}

@@ -131,3 +131,23 @@ fn pause_and_resume() {
     resumed.state.phase = Phase::Progressing;
     assert_eq!(kinds(&transitions(ROLLOUT, Some(&paused), &resumed, at(2))), [Kind::Resumed]);
 }
+
+#[test]
+fn a_blue_green_flip_is_told_and_a_flip_back_is_the_rollback() {
+    use crate::rollout::Slot;
+    let before = running(0);
+    let mut flipped = before.clone();
+    flipped.state.weight = 100;
+    flipped.pending = vec![Work::Act(Action::Flip { to: Slot::Candidate, reason: "smoke checks passed".into() })];
+    let notes = transitions(ROLLOUT, Some(&before), &flipped, at(1));
+    assert_eq!(kinds(&notes), [Kind::Flipped]);
+    assert_eq!(notes[0].reason, "smoke checks passed");
+    flipped.pending.clear();
+    let mut back = flipped.clone();
+    back.state.phase = Phase::RolledBack;
+    back.pending = vec![
+        Work::Act(Action::Rollback { trigger: "outage".into(), reason: "nothing but errors".into() }),
+        Work::Act(Action::Flip { to: Slot::Previous, reason: "nothing but errors".into() }),
+    ];
+    assert_eq!(kinds(&transitions(ROLLOUT, Some(&flipped), &back, at(2))), [Kind::RolledBack]);
+}

@@ -121,3 +121,49 @@ fn reports_render_in_chromium() {
         );
     }
 }
+
+/// 24 hours of a healthy canary held at 10%: 1,440 analyses.
+const DAY: &str = r#"
+name: day-long-hold
+description: 24 hours, healthy, held at the first step
+duration: 24h
+step: 60s
+seed: 7
+annotations: {step-min: "24h", step-max: "24h"}
+traffic:
+  - {at: 0s, rate: 50}
+stable:
+  - {at: 0s, error_rate: 0.5%, latency: {median: 80ms, sigma: 0.5}}
+canary:
+  - {at: 0s, error_rate: 0.5%, latency: {median: 80ms, sigma: 0.5}}
+expect:
+  outcome: in_progress
+"#;
+
+#[test]
+fn a_day_long_run_stays_readable() {
+    // Closed loop: the weight serin sets decides the canary's share of the simulated traffic.
+    let scenario = serin::sim::Scenario::parse(DAY).unwrap();
+    let config = serin::judge::JudgeConfig::default();
+    let run = serin::simulate::run(&scenario, None, &serin::template::Catalog::builtin(), &config).unwrap();
+    let replay = run.replay;
+    assert!(replay.judgements.len() > 1_000, "a day of analyses: {}", replay.judgements.len());
+    let html = serin::replay::report::html(&replay, "a day");
+    let path = artifacts().join("report-day.html");
+    std::fs::write(&path, &html).unwrap();
+    assert!(html.len() < 6_000_000, "a page a browser opens at once: {} bytes", html.len());
+    assert!(html.contains("Still undecided when the recording ended, 24 h in."), "the outcome in words");
+    for plot in value_plots(&html) {
+        let points = plot.matches(CANARY_POINT).count();
+        assert!((100..=130).contains(&points), "1,440 analyses binned into about 120 points: {points}");
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let shot = artifacts().join("report-day.png");
+    let out = chromium_sized(
+        &format!("file://{}", path.display()),
+        &format!("--screenshot={}", shot.display()),
+        profile.path(),
+        (1000, 2000),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

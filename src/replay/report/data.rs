@@ -14,7 +14,7 @@ use super::super::Replay;
 /// One instant of one plotted series, with the interval's counts behind a ratio.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Value {
-    /// Minutes since the rollout started.
+    /// Minutes since the rollout started (hours once [`MetricTrace::rescale`]d).
     pub minute: f64,
     pub canary: Option<f64>,
     pub baseline: Option<f64>,
@@ -63,6 +63,14 @@ pub struct MetricTrace {
     pub tests: Vec<TestTrace>,
 }
 
+impl MetricTrace {
+    /// Divides every time by `unit` (60: hours).
+    pub fn rescale(&mut self, unit: f64) {
+        self.series.iter_mut().flat_map(|s| s.points.iter_mut()).for_each(|p| p.minute /= unit);
+        self.tests.iter_mut().flat_map(|t| t.points.iter_mut()).for_each(|p| p.0 /= unit);
+    }
+}
+
 /// Where a trigger was first breached and where it fired (minutes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TriggerMark {
@@ -71,6 +79,53 @@ pub struct TriggerMark {
     pub breached: Option<f64>,
     pub fired: Option<f64>,
     pub reason: String,
+}
+
+/// Most points a plotted series keeps: a day of 1-minute analyses becomes 12-minute bins,
+/// each a point with its interval, instead of 1,440 jagged ones.
+pub const MAX_POINTS: usize = 120;
+
+/// `points` merged into at most [`MAX_POINTS`] bins of consecutive analyses: counts are
+/// summed (a ratio is recomputed from them), other values averaged; a bin sits at its last
+/// analysis.
+pub fn thin(points: &[Value]) -> Vec<Value> {
+    let size = points.len().div_ceil(MAX_POINTS).max(1);
+    if size == 1 {
+        return points.to_vec();
+    }
+    points.chunks(size).map(merge).collect()
+}
+
+fn merge(bin: &[Value]) -> Value {
+    let mean = |f: fn(&Value) -> Option<f64>| {
+        let values: Vec<f64> = bin.iter().filter_map(f).collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
+    let sum = |f: fn(&Value) -> Option<Events>| {
+        bin.iter().filter_map(f).reduce(|mut a, b| {
+            a.add(&b);
+            a
+        })
+    };
+    let rate = |counts: Option<Events>| counts.filter(|c| c.total > 0.0).map(|c| c.bad_hi / c.total);
+    let (canary_counts, baseline_counts) = (sum(|p| p.canary_counts), sum(|p| p.baseline_counts));
+    Value {
+        minute: bin.last().map(|p| p.minute).unwrap_or_default(),
+        canary: rate(canary_counts).or_else(|| mean(|p| p.canary)),
+        baseline: rate(baseline_counts).or_else(|| mean(|p| p.baseline)),
+        limit: bin.iter().rev().find_map(|p| p.limit),
+        canary_counts,
+        baseline_counts,
+    }
+}
+
+/// (minute, value) pairs averaged into at most [`MAX_POINTS`] bins.
+pub fn thin_pairs(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let size = points.len().div_ceil(MAX_POINTS).max(1);
+    points
+        .chunks(size)
+        .map(|bin| (bin[bin.len() - 1].0, bin.iter().map(|p| p.1).sum::<f64>() / bin.len() as f64))
+        .collect()
 }
 
 /// Minutes from `start` to `at`.
@@ -131,6 +186,9 @@ pub fn metrics(replay: &Replay, start: SystemTime) -> Vec<MetricTrace> {
             }
         }
     }
+    for series in out.iter_mut().flat_map(|m| m.series.iter_mut()) {
+        series.points = thin(&series.points);
+    }
     out
 }
 
@@ -155,7 +213,9 @@ pub fn weights(replay: &Replay, start: SystemTime) -> Vec<(f64, f64)> {
 /// The canary's observed share of requests at each analysis, in percent (from the first
 /// metric with counts for both arms).
 pub fn canary_share(replay: &Replay, start: SystemTime) -> Vec<(f64, f64)> {
-    replay.judgements.iter().filter_map(|j| Some((minute(start, j.at), share(j)?))).collect()
+    let all: Vec<(f64, f64)> =
+        replay.judgements.iter().filter_map(|j| Some((minute(start, j.at), share(j)?))).collect();
+    thin_pairs(&all)
 }
 
 fn share(judgement: &Judgement) -> Option<f64> {

@@ -15,7 +15,7 @@ use super::{Entry, Replay};
 use crate::judge::Judgement;
 use crate::time::format_instant;
 use data::{MetricTrace, TestTrace, minute};
-use plots::Mark;
+use plots::{Axis, Mark};
 use words::escape;
 
 /// Renders the report page.
@@ -38,16 +38,19 @@ pub fn html(replay: &Replay, title: &str) -> String {
         escape(&words::headline(replay, start)),
         escape(&replay.reason)
     );
-    let x_max = replay.timeline.last().map(|e| minute(start, e.at)).unwrap_or(1.0);
-    let marks = decision_marks(replay, start);
-    traffic(&mut page, replay, start, &marks, x_max);
+    let end = replay.timeline.last().map(|e| minute(start, e.at)).unwrap_or(1.0);
+    let (axis, unit) = Axis::for_minutes(end);
+    let mut marks = decision_marks(replay, start);
+    marks.iter_mut().for_each(|m| m.minute /= unit);
+    traffic(&mut page, replay, start, &marks, (axis, unit));
     decisions(&mut page, replay, start);
     triggers(&mut page, replay, start);
     page.push_str("<h2>Metrics</h2>\n");
     // The analysis that decided, else the last one (after a decision, the canary may serve nothing).
     let deciding = replay.judgements.iter().rfind(|j| Some(j.at) == replay.decided_at).or(replay.judgements.last());
-    for trace in data::metrics(replay, start) {
-        metric(&mut page, &trace, &marks, x_max, deciding);
+    for mut trace in data::metrics(replay, start) {
+        trace.rescale(unit);
+        metric(&mut page, &trace, &marks, axis, deciding);
     }
     page.push_str("</body></html>\n");
     page
@@ -73,11 +76,12 @@ fn decision_marks(replay: &Replay, start: SystemTime) -> Vec<Mark> {
     marks
 }
 
-fn traffic(page: &mut String, replay: &Replay, start: SystemTime, marks: &[Mark], x_max: f64) {
+fn traffic(page: &mut String, replay: &Replay, start: SystemTime, marks: &[Mark], (axis, unit): (Axis, f64)) {
     page.push_str("<h2>Traffic</h2>\n<p>The canary weight serin set, and the canary's share of the requests measured at each analysis.</p>\n");
-    let weights = data::weights(replay, start);
-    let share = data::canary_share(replay, start);
-    let _ = writeln!(page, "<figure class=\"plot weight\">{}</figure>", plots::weight(&weights, &share, marks, x_max));
+    let rescale = |points: Vec<(f64, f64)>| points.into_iter().map(|(x, y)| (x / unit, y)).collect::<Vec<_>>();
+    let weights = rescale(data::weights(replay, start));
+    let share = rescale(data::canary_share(replay, start));
+    let _ = writeln!(page, "<figure class=\"plot weight\">{}</figure>", plots::weight(&weights, &share, marks, axis));
     page.push_str("<table class=\"steps\"><tr><th>weight</th><th>judged at</th><th>analyses</th><th>canary requests</th><th>baseline requests</th></tr>\n");
     for step in steps(replay) {
         let _ = writeln!(
@@ -93,9 +97,15 @@ fn traffic(page: &mut String, replay: &Replay, start: SystemTime, marks: &[Mark]
     page.push_str("</table>\n");
 }
 
-/// `minute 1`, or `minutes 2–14`.
+/// `minute 1`, `minutes 2–14`, or for a long run `2 minutes – 24 h`.
 fn judged_at(from: f64, to: f64) -> String {
-    if (to - from).abs() < 1e-9 { format!("minute {from:.0}") } else { format!("minutes {from:.0}–{to:.0}") }
+    if (to - from).abs() < 1e-9 {
+        format!("minute {from:.0}")
+    } else if to > 180.0 {
+        format!("{} – {}", words::span(from), words::span(to))
+    } else {
+        format!("minutes {from:.0}–{to:.0}")
+    }
 }
 
 /// Requests judged while one weight was in effect.
@@ -198,7 +208,7 @@ fn triggers(page: &mut String, replay: &Replay, start: SystemTime) {
     page.push_str("</table>\n");
 }
 
-fn metric(page: &mut String, trace: &MetricTrace, marks: &[Mark], x_max: f64, last: Option<&Judgement>) {
+fn metric(page: &mut String, trace: &MetricTrace, marks: &[Mark], axis: Axis, last: Option<&Judgement>) {
     let _ = writeln!(
         page,
         "<section class=\"metric\" id=\"metric-{}\"><h3>{}</h3>",
@@ -227,7 +237,7 @@ fn metric(page: &mut String, trace: &MetricTrace, marks: &[Mark], x_max: f64, la
             escape(&series.name),
             escape(&summary),
             escape(&series.name),
-            plots::values(series, marks, x_max)
+            plots::values(series, marks, axis)
         );
     }
     let shown = shown_tests(&trace.tests);
@@ -250,7 +260,7 @@ fn metric(page: &mut String, trace: &MetricTrace, marks: &[Mark], x_max: f64, la
     }
     page.push_str("</table>\n");
     let _ =
-        writeln!(page, "<figure class=\"plot evidence\">{}</figure></section>", plots::evidence(&shown, marks, x_max));
+        writeln!(page, "<figure class=\"plot evidence\">{}</figure></section>", plots::evidence(&shown, marks, axis));
 }
 
 /// The tests worth a line: per limit, the rollback test and the pass rule (or, without a

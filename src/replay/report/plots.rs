@@ -1,7 +1,8 @@
 //! The report's SVG plots (plotters): the weight with the observed canary share, each
 //! metric's canary and baseline with their 95% intervals against the limit, and each
 //! test's e-value against its threshold on a log scale. Every value is also a marker, so a
-//! short run (two analyses) shows its points rather than a line too short to see.
+//! short run (two analyses) shows its points rather than a line too short to see; a long
+//! one is thinned to bins first (`data::thin`).
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -28,6 +29,7 @@ const SIZE: (u32, u32) = (900, 260);
 /// A vertical mark across a plot: a decision or a trigger that fired.
 #[derive(Debug, Clone)]
 pub struct Mark {
+    /// In the axis' unit (minutes or hours since the start).
     pub minute: f64,
     pub label: String,
     pub rollback: bool,
@@ -54,9 +56,28 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// The x axis: 0 to a little past the last minute.
-fn x_range(x_max: f64) -> std::ops::Range<f64> {
-    0.0..(x_max * 1.04).max(x_max + 0.25).max(1.0)
+/// The time axis: minutes, or hours for a long run (every x of a plot is in its unit).
+#[derive(Debug, Clone, Copy)]
+pub struct Axis {
+    /// The last analysis.
+    pub end: f64,
+    pub desc: &'static str,
+}
+
+impl Axis {
+    /// Runs longer than 3 hours are drawn in hours.
+    pub fn for_minutes(end: f64) -> (Axis, f64) {
+        if end > 180.0 {
+            (Axis { end: end / 60.0, desc: "hours since the start" }, 60.0)
+        } else {
+            (Axis { end, desc: "minutes since the start" }, 1.0)
+        }
+    }
+
+    /// 0 to a little past the end.
+    fn range(&self) -> std::ops::Range<f64> {
+        0.0..(self.end * 1.04).max(self.end + 0.25).max(1.0)
+    }
 }
 
 fn markers(points: &[(f64, f64)]) -> bool {
@@ -64,15 +85,15 @@ fn markers(points: &[(f64, f64)]) -> bool {
 }
 
 /// The canary weight set (steps) and the canary's share of the requests measured (points).
-pub fn weight(weights: &[(f64, f64)], share: &[(f64, f64)], marks: &[Mark], x_max: f64) -> String {
+pub fn weight(weights: &[(f64, f64)], share: &[(f64, f64)], marks: &[Mark], x: Axis) -> String {
     render(|root| {
         let mut chart = ChartBuilder::on(root)
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(50)
-            .build_cartesian_2d(x_range(x_max), 0.0..105.0)
+            .build_cartesian_2d(x.range(), 0.0..105.0)
             .map_err(err)?;
-        chart.configure_mesh().x_desc("minutes since the start").y_desc("% of requests").draw().map_err(err)?;
+        chart.configure_mesh().x_desc(x.desc).y_desc("% of requests").draw().map_err(err)?;
         draw_marks(&mut chart, marks, 105.0)?;
         chart
             .draw_series(LineSeries::new(weights.iter().copied(), WEIGHT.stroke_width(2)))
@@ -85,7 +106,7 @@ pub fn weight(weights: &[(f64, f64)], share: &[(f64, f64)], marks: &[Mark], x_ma
 }
 
 /// One metric series: canary and baseline (95% intervals for ratios) against the limit.
-pub fn values(series: &Series, marks: &[Mark], x_max: f64) -> String {
+pub fn values(series: &Series, marks: &[Mark], x: Axis) -> String {
     let top = series
         .points
         .iter()
@@ -106,9 +127,9 @@ pub fn values(series: &Series, marks: &[Mark], x_max: f64) -> String {
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(60)
-            .build_cartesian_2d(x_range(x_max), 0.0..top * scale)
+            .build_cartesian_2d(x.range(), 0.0..top * scale)
             .map_err(err)?;
-        chart.configure_mesh().x_desc("minutes since the start").y_desc(label).draw().map_err(err)?;
+        chart.configure_mesh().x_desc(x.desc).y_desc(label).draw().map_err(err)?;
         draw_marks(&mut chart, marks, top * scale)?;
         let pick = |f: fn(&Value) -> Option<f64>| -> Vec<(f64, f64)> {
             series.points.iter().filter_map(|p| f(p).map(|v| (p.minute, v * scale))).collect()
@@ -131,7 +152,6 @@ pub fn values(series: &Series, marks: &[Mark], x_max: f64) -> String {
                     let (lo, hi) = wilson(counts(p)?)?;
                     Some(((p.minute, lo * scale), (p.minute, hi * scale)))
                 })
-                .take(MAX_MARKERS)
                 .collect();
             let bars =
                 intervals.iter().map(|&(lo, hi)| PathElement::new(vec![lo, hi], color.mix(0.45).stroke_width(2)));
@@ -152,7 +172,7 @@ fn upper(counts: Option<crate::judge::evidence::Events>) -> Option<f64> {
 }
 
 /// Each test's e-value over time against its threshold (dashed), log scale.
-pub fn evidence(tests: &[&TestTrace], marks: &[Mark], x_max: f64) -> String {
+pub fn evidence(tests: &[&TestTrace], marks: &[Mark], x: Axis) -> String {
     let values = tests.iter().flat_map(|t| t.points.iter().map(|p| p.1).chain([t.threshold]));
     let (lo, hi) = values.fold((1.0_f64, 1.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let (lo, hi) = ((lo / 3.0).max(1e-12), (hi * 10.0).min(1e300));
@@ -161,11 +181,11 @@ pub fn evidence(tests: &[&TestTrace], marks: &[Mark], x_max: f64) -> String {
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(60)
-            .build_cartesian_2d(x_range(x_max), (lo..hi).log_scale())
+            .build_cartesian_2d(x.range(), (lo..hi).log_scale())
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc("minutes since the start")
+            .x_desc(x.desc)
             .y_desc("e-value (log)")
             .y_label_formatter(&|v| crate::judge::format::e_value(v.ln()))
             .draw()
@@ -173,7 +193,7 @@ pub fn evidence(tests: &[&TestTrace], marks: &[Mark], x_max: f64) -> String {
         draw_marks(&mut chart, marks, hi)?;
         for (i, test) in tests.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            let span = [(0.0, test.threshold), (x_range(x_max).end, test.threshold)];
+            let span = [(0.0, test.threshold), (x.range().end, test.threshold)];
             chart.draw_series(DashedLineSeries::new(span, 6, 4, color.mix(0.8).stroke_width(1))).map_err(err)?;
             draw_line(&mut chart, &test.points, color, &test.name)?;
         }

@@ -75,7 +75,11 @@ pub fn start(index: usize, url: &str, retry: Retry, metrics: Arc<Metrics>) -> Re
     let parsed = Url::parse(url.trim())
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-        .ok_or_else(|| format!("--notify #{index}: not an http(s) URL (the value is not shown: it is a credential)"))?;
+        .ok_or_else(|| {
+            format!(
+                "notification URL #{index} (--notify, then SERIN_NOTIFY): not an http(s) URL (not shown: a credential)"
+            )
+        })?;
     let format = if slack::is_slack(&parsed) { "slack" } else { "webhook" };
     let host = parsed.host_str().unwrap_or_default();
     let receiver = Receiver { label: format!("{format} {index} ({host})"), format };
@@ -85,7 +89,7 @@ pub fn start(index: usize, url: &str, retry: Retry, metrics: Arc<Metrics>) -> Re
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("serin/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| format!("--notify #{index}: {e}"))?;
+        .map_err(|e| format!("notification URL #{index}: {e}"))?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let task = Task { receiver: receiver.clone(), url: parsed, client, retry, metrics };
     tokio::spawn(task.run(rx));

@@ -78,3 +78,27 @@ impl Notifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_come_from_flags_and_a_secret_and_are_never_shown() {
+        let secret = "https://hooks.slack.com/services/T0/B0/s3cr3t,\nhttp://ci.example/hook\n";
+        let targets = Targets::parse(["http://a.example/x", secret]);
+        assert_eq!(
+            targets.0,
+            ["http://a.example/x", "https://hooks.slack.com/services/T0/B0/s3cr3t", "http://ci.example/hook"]
+        );
+        assert_eq!(format!("{targets:?}"), "Targets(3 URLs, not shown)");
+    }
+
+    #[tokio::test]
+    async fn a_bad_url_is_named_by_its_position_only() {
+        let targets = Targets(vec!["http://ok.example/".into(), "ftp://user:s3cr3t@host/".into()]);
+        let error = Notifier::start(&targets, Retry::default(), Arc::default()).err().unwrap();
+        assert!(error.starts_with("notification URL #2 "), "{error}");
+        assert!(!error.contains("s3cr3t"), "{error}");
+    }
+}

@@ -98,22 +98,34 @@ fn the_default_replay_tells_a_rollback_at_minute_two_with_its_trigger_marked() {
     assert!(tests.contains("concluded: e = 1.1e9 ≥ 100"), "the rollback test crossed its threshold: {tests}");
 }
 
+/// The file at `path` once it is non-empty (Chromium may finish writing it as it exits).
+fn written(path: &Path) -> Vec<u8> {
+    for _ in 0..50 {
+        match std::fs::read(path) {
+            Ok(bytes) if !bytes.is_empty() => return bytes,
+            _ => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+    std::fs::read(path).unwrap_or_default()
+}
+
 #[test]
 fn reports_render_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
-    let profile = tempfile::tempdir().unwrap();
+    // A fresh profile per launch: one still closing would take the next launch over.
+    let profile = || tempfile::tempdir().unwrap();
     for name in RECORDINGS {
         report(Some(name), dir.path());
         let url = format!("file://{}", dir.path().join(format!("{name}.html")).display());
-        let dom = chromium_sized(&url, "--dump-dom", profile.path(), (1000, 2000));
+        let dom = chromium_sized(&url, "--dump-dom", profile().path(), (1000, 2000));
         let rendered = String::from_utf8_lossy(&dom.stdout);
         assert!(dom.status.success(), "{name}: {}", String::from_utf8_lossy(&dom.stderr));
         assert!(rendered.matches("<svg").count() >= 5, "{name}: the plots are in the rendered page");
         let shot = artifacts().join(format!("report-{name}.png"));
         let _ = std::fs::remove_file(&shot);
-        let out = chromium_sized(&url, &format!("--screenshot={}", shot.display()), profile.path(), (1000, 2000));
+        let out = chromium_sized(&url, &format!("--screenshot={}", shot.display()), profile().path(), (1000, 2000));
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
-        let png = std::fs::read(&shot).expect("the screenshot was written");
+        let png = written(&shot);
         assert!(
             png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 50_000,
             "{name}: a rendered page ({} bytes)",
@@ -122,22 +134,23 @@ fn reports_render_in_chromium() {
     }
 }
 
-/// 24 hours of a healthy canary held at 10%: 1,440 analyses.
+/// A canary held at 10% for a day (1,440 analyses) that regresses to 3% errors at hour 20.
 const DAY: &str = r#"
-name: day-long-hold
-description: 24 hours, healthy, held at the first step
+name: late-regression-after-a-day
+description: healthy for 20 hours at 10%, then 3% errors
 duration: 24h
 step: 60s
 seed: 7
 annotations: {step-min: "24h", step-max: "24h"}
 traffic:
-  - {at: 0s, rate: 50}
+  - {at: 0s, rate: 40}
 stable:
-  - {at: 0s, error_rate: 0.5%, latency: {median: 80ms, sigma: 0.5}}
+  - {at: 0s, error_rate: 0.5%, latency: {median: 90ms, sigma: 0.4}}
 canary:
-  - {at: 0s, error_rate: 0.5%, latency: {median: 80ms, sigma: 0.5}}
+  - {at: 0s, error_rate: 0.5%, latency: {median: 90ms, sigma: 0.4}}
+  - {at: 20h, error_rate: 3%, latency: {median: 90ms, sigma: 0.4}}
 expect:
-  outcome: in_progress
+  outcome: rolled_back
 "#;
 
 #[test]
@@ -147,12 +160,18 @@ fn a_day_long_run_stays_readable() {
     let config = serin::judge::JudgeConfig::default();
     let run = serin::simulate::run(&scenario, None, &serin::template::Catalog::builtin(), &config).unwrap();
     let replay = run.replay;
-    assert!(replay.judgements.len() > 1_000, "a day of analyses: {}", replay.judgements.len());
-    let html = serin::replay::report::html(&replay, "a day");
+    serin::simulate::check_expectation(&scenario, &replay).unwrap();
+    assert!(replay.judgements.len() > 1_000, "20 hours of analyses: {}", replay.judgements.len());
+    let html = serin::replay::report::html(&replay, "a late regression after a day");
     let path = artifacts().join("report-day.html");
     std::fs::write(&path, &html).unwrap();
     assert!(html.len() < 6_000_000, "a page a browser opens at once: {} bytes", html.len());
-    assert!(html.contains("Still undecided when the recording ended, 24 h in."), "the outcome in words");
+    let outcome = between(&html, "<p class=\"outcome rolled_back\">", "</p>");
+    assert!(
+        outcome.contains(" (20 h ") && outcome.contains("from 10% canary weight by the trigger error-rate-"),
+        "{outcome}"
+    );
+    assert!(html.contains("hours since the start"), "a day is drawn in hours");
     for plot in value_plots(&html) {
         let points = plot.matches(CANARY_POINT).count();
         assert!((100..=130).contains(&points), "1,440 analyses binned into about 120 points: {points}");

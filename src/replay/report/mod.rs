@@ -187,8 +187,15 @@ fn evidence_list(page: &mut String, judgement: Option<&Judgement>, entry: &Entry
 fn triggers(page: &mut String, replay: &Replay, start: SystemTime) {
     let marks = data::triggers(replay, start);
     page.push_str("<h2>Triggers</h2>\n");
+    if let Some(t) = replay.trigger.as_deref().filter(|t| !marks.iter().any(|m| m.trigger == *t)) {
+        let _ = writeln!(
+            page,
+            "<p>{} is no template trigger: the metric's own verdict decided (see Decisions).</p>",
+            escape(t)
+        );
+    }
     if marks.is_empty() {
-        page.push_str("<p>No trigger's condition held at any analysis.</p>\n");
+        page.push_str("<p>No template trigger's condition held at any analysis.</p>\n");
         return;
     }
     page.push_str("<table class=\"triggers\"><tr><th>trigger</th><th>metric</th><th>first held</th><th>fired</th><th>evidence</th></tr>\n");

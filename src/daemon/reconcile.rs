@@ -276,6 +276,8 @@ impl Reconciler<'_> {
             body["metadata"]["annotations"][command::key()] = serde_json::Value::Null;
         }
         *candidate = self.patch_candidate(&body, "writing serin.io/status").await?;
+        // The one place notifications start: what is announced is what was written.
+        self.ctx.notifier.saved(&candidate.namespace().unwrap_or_default(), self.name, before, record);
         Ok(())
     }
 

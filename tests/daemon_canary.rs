@@ -126,6 +126,24 @@ fn a_stable_deleted_mid_run_keeps_the_canary_guarded() {
     );
 }
 
+/// issue 12: a GitOps tool that replaces the candidate from its manifest strips
+/// `serin.io/status`; the rolled-back revision must not get traffic again.
+#[test]
+fn a_rolled_back_revision_stays_rolled_back_after_a_gitops_replace() {
+    let rig = Rig::canary(Profile::bad(), &[]);
+    rig.wait_for_phase("sark-canary", "RolledBack", ROLLOUT_TIMEOUT);
+    rig.api.wait_until(Duration::from_secs(20), "the candidate scaled to 0", |_| replicas(&rig, "sark-canary") == 0);
+    // `kubectl replace` with the manifest: serin's annotations gone, the replicas back.
+    let replace = serde_json::json!({"metadata": {"annotations": {
+        "serin.io/status": null, "serin.io/phase": null, "serin.io/weight": null}}, "spec": {"replicas": 1}});
+    rig.api.patch_merge("apps/v1", "Deployment", "production", "sark-canary", replace);
+    rig.api.wait_until(Duration::from_secs(20), "the record restored", |_| rig.phase("sark-canary").is_some());
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(rig.weights_written(), vec![10, 0], "no traffic for the rolled-back revision");
+    assert_eq!(rig.status("sark-canary")["phase"], "RolledBack");
+    rig.wait_for_event("sark-canary", "RecordRestored");
+}
+
 #[test]
 fn a_killed_daemon_resumes_mid_step_without_a_jump() {
     let mut rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "6s")]);

@@ -20,6 +20,7 @@ mod execute;
 pub mod leader;
 mod reconcile;
 mod release;
+mod remember;
 mod resolve;
 mod snapshot;
 

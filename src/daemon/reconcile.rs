@@ -33,8 +33,9 @@ use crate::spec::{self, RolloutSpec, Strategy};
 use super::context::{Apis, Context, Error};
 use super::controller::Candidate;
 use super::execute::Executor;
+use super::remember::Recalled;
 use super::resolve::{World, resolve};
-use super::{command, contain, release, snapshot};
+use super::{command, contain, snapshot};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
@@ -102,6 +103,13 @@ impl Reconciler<'_> {
         if !spec::is_opted_in(candidate.annotations()) {
             return self.release(&mut candidate, stored).await;
         }
+        // Without its record, the candidate's past comes from serin's memory.
+        let recalled = match &stored {
+            Some(_) => Recalled::default(),
+            None => self.recall(&candidate, now).await,
+        };
+        let written_before = stored.clone();
+        let stored = stored.or_else(|| recalled.record.clone());
         // A run in flight follows the configuration it started with (README, "Lifecycle").
         let kept = stored.as_ref().filter(|r| in_flight(r)).map(|r| &r.config).filter(|c| !c.is_empty());
         let effective = match config::effective(self.name, candidate.annotations(), kept) {
@@ -137,6 +145,7 @@ impl Reconciler<'_> {
             tick: observation.as_ref().map(|o| lifecycle::Tick { at: o.at, observation: o }),
             broken: &broken,
             deferred: &effective.deferred,
+            remembered_replicas: recalled.replicas,
             dry_run: spec.dry_run || self.ctx.dry_run,
             judge: &self.ctx.judge,
             now,
@@ -149,11 +158,12 @@ impl Reconciler<'_> {
             return Ok(controller::Action::await_change());
         };
         let consumed = plan.command == CommandOutcome::Consumed;
-        self.save_consuming(&mut candidate, stored.as_ref(), &record, consumed).await?;
+        // A recalled record is written back on the candidate (`written_before` is None).
+        self.save_consuming(&mut candidate, written_before.as_ref(), &record, consumed).await?;
 
         // The work, then the Events (best effort: a slow Events API never delays traffic).
         let written = record.clone();
-        let mut notices = plan.notices;
+        let mut notices: Vec<Notice> = recalled.notice.into_iter().chain(plan.notices).collect();
         let executor = Executor { ctx: self.ctx, apis: &self.apis, candidate: &candidate, spec: &spec, world: &world };
         let mut outcome = Ok(());
         for work in written.pending.iter() {
@@ -165,6 +175,9 @@ impl Reconciler<'_> {
         if outcome.is_ok() {
             lifecycle::work_done(&mut record, &spec, SystemTime::now());
             outcome = self.save_after_work(&mut candidate, &written, &record).await;
+        }
+        if outcome.is_ok() {
+            self.remember(&candidate, written_before.as_ref(), &record).await;
         }
         self.publish(&candidate, &notices).await;
         outcome?;
@@ -282,7 +295,7 @@ impl Reconciler<'_> {
     }
 
     /// A merge patch of the candidate (its body carries the resourceVersion it was read at).
-    async fn patch_candidate(&self, body: &serde_json::Value, what: &str) -> Result<Deployment, K8sError> {
+    pub(super) async fn patch_candidate(&self, body: &serde_json::Value, what: &str) -> Result<Deployment, K8sError> {
         self.apis
             .deployments
             .patch(self.name, &PatchParams::default(), &Patch::Merge(body))
@@ -335,53 +348,10 @@ impl Reconciler<'_> {
         }
         Ok(controller::Action::requeue(INVALID_RECHECK))
     }
-
-    /// `serin.io/strategy` was removed: restore traffic, then forget the run.
-    async fn release(
-        &self,
-        candidate: &mut Deployment,
-        stored: Option<Record>,
-    ) -> Result<controller::Action, K8sError> {
-        let restored = match &stored {
-            Some(record) if !record.settled && !record.dry_run => release::restore_traffic(&self.apis, record).await?,
-            _ => "no run in flight".into(),
-        };
-        let mut body = record::clear_body(&candidate.resource_version().unwrap_or_default());
-        if candidate.finalizers().iter().any(|f| f == FINALIZER) {
-            body["metadata"]["finalizers"] = finalizers(candidate, false).into();
-        }
-        *candidate = self.patch_candidate(&body, "clearing serin's annotations").await?;
-        if stored.is_some() {
-            let note = format!("serin.io/strategy removed: {restored}; serin's annotations cleared");
-            self.publish(candidate, &[Notice::normal("Released", note)]).await;
-        }
-        Ok(controller::Action::await_change())
-    }
-
-    /// The candidate is being deleted: restore traffic, then let it go.
-    async fn finalize(
-        &self,
-        candidate: &mut Deployment,
-        stored: Option<Record>,
-    ) -> Result<controller::Action, K8sError> {
-        if !candidate.finalizers().iter().any(|f| f == FINALIZER) {
-            return Ok(controller::Action::await_change());
-        }
-        if let Some(record) = stored.as_ref().filter(|r| !r.settled && !r.dry_run) {
-            let restored = release::restore_traffic(&self.apis, record).await?;
-            self.publish(candidate, &[Notice::warning("CandidateDeleted", format!("candidate deleted: {restored}"))])
-                .await;
-        }
-        let body = serde_json::json!({"metadata": {
-            "resourceVersion": candidate.resource_version(),
-            "finalizers": finalizers(candidate, false)}});
-        self.patch_candidate(&body, "releasing serin's finalizer").await?;
-        Ok(controller::Action::await_change())
-    }
 }
 
 /// The candidate's finalizers with serin's present or not.
-fn finalizers(candidate: &Deployment, hold: bool) -> Vec<String> {
+pub(super) fn finalizers(candidate: &Deployment, hold: bool) -> Vec<String> {
     let mut list: Vec<String> = candidate.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
     if hold {
         list.push(FINALIZER.to_string());

@@ -13,6 +13,7 @@
 //!   by the HTTP API and the command line.
 
 pub mod events;
+pub mod memory;
 pub mod objects;
 pub mod operation;
 pub mod record;

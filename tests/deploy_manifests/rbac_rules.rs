@@ -26,6 +26,10 @@ fn rbac_is_exactly_what_serin_uses() {
     ));
     expected.extend(cluster("", "pods", &["list"]));
     expected.extend(cluster("events.k8s.io", "events", &["create"]));
+    expected.extend(cluster("", "configmaps", &["create"]));
+    expected.extend(
+        ["get", "patch"].map(|v| ("cluster".into(), "".into(), "configmaps".into(), v.into(), "serin-memory".into())),
+    );
     let lease = |verb: &str, name: &str| {
         (NAMESPACE.into(), "coordination.k8s.io".into(), "leases".into(), verb.into(), name.into())
     };
@@ -55,6 +59,9 @@ fn rbac_allows_every_request_serin_makes_and_nothing_else() {
         ("DELETE", "/apis/networking.k8s.io/v1/namespaces/production/ingresses/sark-canary"),
         ("GET", "/api/v1/namespaces/production/pods?labelSelector=app%3Dsark%2Cversion%3Dgreen"),
         ("POST", "/apis/events.k8s.io/v1/namespaces/production/events"),
+        ("GET", "/api/v1/namespaces/production/configmaps/serin-memory"),
+        ("PATCH", "/api/v1/namespaces/production/configmaps/serin-memory"),
+        ("POST", "/api/v1/namespaces/production/configmaps"),
         ("POST", "/apis/coordination.k8s.io/v1/namespaces/serin-system/leases"),
         ("GET", "/apis/coordination.k8s.io/v1/namespaces/serin-system/leases/serin-leader"),
         ("PUT", "/apis/coordination.k8s.io/v1/namespaces/serin-system/leases/serin-leader"),
@@ -65,6 +72,8 @@ fn rbac_allows_every_request_serin_makes_and_nothing_else() {
     }
     let forbidden = [
         ("GET", "/api/v1/namespaces/production/secrets/sark-tls"),
+        ("GET", "/api/v1/namespaces/production/configmaps/other"),
+        ("PATCH", "/api/v1/namespaces/production/configmaps/serin-templates"),
         ("GET", "/api/v1/namespaces/production/pods/sark-1"),
         ("POST", "/api/v1/namespaces/production/pods/sark-1/exec"),
         ("DELETE", "/apis/apps/v1/namespaces/production/deployments/sark"),

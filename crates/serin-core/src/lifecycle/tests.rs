@@ -131,6 +131,7 @@ impl Run {
             tick: observed.as_ref().map(|o| Tick { at: o.at, observation: o }),
             broken,
             deferred: &[],
+            remembered_replicas: None,
             dry_run: false,
             judge: &self.judge,
             now,

@@ -15,7 +15,7 @@ mod traffic;
 
 use std::time::Duration;
 
-use e2e::{NS, ROLLOUT_TIMEOUT, Rig, canary_weight, tail};
+use e2e::{NS, ROLLOUT_TIMEOUT, Rig, WEIGHT, canary_weight, tail};
 use serde_json::json;
 use traffic::Profile;
 
@@ -142,6 +142,57 @@ fn a_rolled_back_revision_stays_rolled_back_after_a_gitops_replace() {
     assert_eq!(rig.weights_written(), vec![10, 0], "no traffic for the rolled-back revision");
     assert_eq!(rig.status("sark-canary")["phase"], "RolledBack");
     rig.wait_for_event("sark-canary", "RecordRestored");
+}
+
+/// issue 12: after downtime of 3× step-min the missed ticks are caught up, but what they
+/// find may only roll back: every later step is observed live for step-min, none skipped.
+#[test]
+fn catching_up_after_downtime_never_skips_a_step() {
+    const STEP_MIN: Duration = Duration::from_secs(3);
+    let mut rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "3s")]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 25", |api| canary_weight(api) == Some(25));
+    rig.kill_daemon();
+    std::thread::sleep(STEP_MIN * 3);
+    let restarted = std::time::Instant::now();
+    rig.start_daemon();
+    rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
+    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "no step skipped");
+    let writes: Vec<std::time::Instant> = rig
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.at > restarted && r.path.contains("/ingresses") && r.status < 300)
+        .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH"))
+        .filter(|r| r.body.as_ref().is_some_and(|b| b["metadata"]["annotations"].get(WEIGHT).is_some()))
+        .map(|r| r.at)
+        .collect();
+    // 50 may come at once (25% was live through the downtime); 100 only after 50 was
+    // observed live for step-min (a little less: ticks fall on interval boundaries).
+    assert!(writes.len() >= 2, "{writes:?}");
+    let observed_at_50 = writes[1].duration_since(writes[0]);
+    assert!(observed_at_50 >= STEP_MIN - Duration::from_millis(800), "50% observed for {observed_at_50:?} only");
+}
+
+/// issue 12: names resolved at run start are kept until the run ends; an annotation changed
+/// mid-run applies to the next run, with a Warning (no second canary Ingress).
+#[test]
+fn an_ingress_renamed_mid_run_applies_to_the_next_run() {
+    let rig = Rig::canary(Profile::healthy(), &[]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 10", |api| canary_weight(api) == Some(10));
+    let rename = serde_json::json!({"metadata": {"annotations": {"serin.io/ingress": "sark-v2"}}});
+    rig.api.patch_merge("apps/v1", "Deployment", NS, "sark-canary", rename);
+    rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
+    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "the run kept its canary Ingress");
+    let ingresses: Vec<String> = rig
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/ingresses"))
+        .filter_map(|r| r.body.as_ref()?["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ingresses, vec!["sark-canary"], "no second canary Ingress");
+    let deferred = rig.wait_for_event("sark-canary", "ConfigurationDeferred");
+    assert!(deferred.2.contains("serin.io/ingress"), "{deferred:?}");
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub(super) fn step(
     match state.phase {
         Phase::RolledBack | Phase::Invalid | Phase::Promoting => {}
         Phase::Succeeded => keep_previous(&mut draft, bg),
-        Phase::Pending => before_flip(&mut draft, spec, bg, inputs, judgement.is_some()),
+        Phase::Pending => before_flip(&mut draft, spec, bg, inputs, judgement.map(missing_baseline)),
         Phase::Progressing | Phase::Paused => match judgement {
             Some(j) => observe(&mut draft, spec, bg, j, inputs),
             None => draft.wait("waiting for the first analysis after the flip"),
@@ -34,11 +34,19 @@ pub(super) fn step(
     draft.finish()
 }
 
-/// `analysed`: this step carries a judgement, i.e. the previous slot's traffic up to now is
-/// in the judge. The flip waits for one: after it, that evidence is the frozen baseline
-/// the candidate is compared with, and without it a bad candidate could only be caught by
-/// the absolute triggers, after their full duration.
-fn before_flip(draft: &mut Draft, spec: &RolloutSpec, bg: &BlueGreenSpec, inputs: &Inputs, analysed: bool) {
+/// `analysed`: `None` between analysis ticks, else the metrics whose baseline (the live
+/// slot) has not answered with a single request yet. The flip waits for an analysis with a
+/// recorded baseline: after the flip that evidence is the frozen baseline the candidate is
+/// compared with, and without it a bad candidate could only be caught by the absolute
+/// triggers, after their full duration. A baseline still missing at progress-deadline
+/// (wrong labels, a Prometheus not scraping the live slot) leaves the selector where it is.
+fn before_flip(
+    draft: &mut Draft,
+    spec: &RolloutSpec,
+    bg: &BlueGreenSpec,
+    inputs: &Inputs,
+    analysed: Option<Vec<String>>,
+) {
     let deadline_passed = draft.in_run() >= spec.progress_deadline;
     let stage = draft.next.stage.unwrap_or(BlueGreenStage::WaitingReady);
     if stage == BlueGreenStage::WaitingReady {
@@ -75,8 +83,15 @@ fn before_flip(draft: &mut Draft, spec: &RolloutSpec, bg: &BlueGreenSpec, inputs
     if !spec.windows.allows(draft.now) {
         return draft.hold("window", "outside every deployment window: not flipping");
     }
-    if !analysed {
+    let Some(missing) = analysed else {
         return draft.wait("ready to flip: waiting for the next analysis of the previous slot (the baseline)");
+    };
+    if !missing.is_empty() {
+        let why = format!("no requests recorded for the live slot (the baseline) of {}", missing.join(", "));
+        if deadline_passed {
+            return draft.roll_back("no-baseline", &format!("{why} within progress-deadline: not flipping"));
+        }
+        return draft.hold("no-baseline", &format!("ready to flip, but {why}: waiting"));
     }
     if let Some(blocked) = inputs.blocked {
         return draft.wait(&format!("ready to flip; the flip waits: {}", blocked.why()));
@@ -88,6 +103,14 @@ fn before_flip(draft: &mut Draft, spec: &RolloutSpec, bg: &BlueGreenSpec, inputs
     let reason = format!("idle slot ready{}: flipping {} to it", smoke_note(bg), bg.service);
     draft.next.reason = reason.clone();
     draft.actions.push(Action::Flip { to: Slot::Candidate, reason });
+}
+
+/// The metrics whose baseline query has not returned a single request during the run.
+fn missing_baseline(judgement: &Judgement) -> Vec<String> {
+    let empty = |m: &&crate::judge::MetricVerdict| {
+        m.evidence.channels.iter().any(|c| c.baseline.as_ref().is_some_and(|b| b.run.total <= 0.0))
+    };
+    judgement.metrics.iter().filter(empty).map(|m| m.metric.clone()).collect()
 }
 
 fn smoke_note(bg: &BlueGreenSpec) -> &'static str {

@@ -273,6 +273,29 @@ fn blue_green_flips_only_at_an_analysis_so_the_baseline_is_recorded() {
 }
 
 #[test]
+fn blue_green_never_flips_without_a_recorded_baseline() {
+    use crate::judge::evidence::{ArmEvidence, ChannelEvidence};
+    let spec = blue_green_spec();
+    let mut state = RolloutState::new("rev", t(0));
+    state = step(&state, &spec, None, &Inputs::offline(t(1))).next;
+    let with_baseline = |total: f64| {
+        let mut j = judgement(t(2), Verdict::Inconclusive);
+        let mut baseline = ArmEvidence::default();
+        baseline.run.total = total;
+        j.metrics[0].evidence.channels.push(ChannelEvidence { baseline: Some(baseline), ..Default::default() });
+        j
+    };
+    let empty = step(&state, &spec, Some(&with_baseline(0.0)), &Inputs::offline(t(2)));
+    assert!(!empty.actions.iter().any(|a| matches!(a, Action::Flip { .. })), "{:?}", empty.actions);
+    assert!(empty.next.reason.contains("no requests recorded for the live slot"), "{}", empty.next.reason);
+    let late = step(&state, &spec, Some(&with_baseline(0.0)), &Inputs::offline(t(11)));
+    assert_eq!(late.next.phase, Phase::RolledBack, "no baseline by progress-deadline: no flip, ever");
+    assert_eq!(late.next.trigger.as_deref(), Some("no-baseline"));
+    let recorded = step(&state, &spec, Some(&with_baseline(500.0)), &Inputs::offline(t(2)));
+    assert!(matches!(recorded.actions.as_slice(), [Action::Flip { to: Slot::Candidate, .. }]));
+}
+
+#[test]
 fn blue_green_failed_smoke_checks_never_flip() {
     let spec = blue_green_spec();
     let mut state = RolloutState::new("rev", t(0));

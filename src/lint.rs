@@ -16,7 +16,7 @@ use serde_yaml_ng::Value;
 
 use crate::spec::{self, RolloutSpec, Strategy};
 use crate::target::Target;
-use crate::template::{Catalog, TemplateError, render, schema};
+use crate::template::{Catalog, Template, TemplateError, render, schema};
 
 /// One problem: where, in which object, what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,20 +33,42 @@ impl fmt::Display for LintProblem {
     }
 }
 
+/// The templates one rolled-out Deployment is analysed with, rendered as the daemon would
+/// (what `serin lint --prometheus` checks against a Prometheus).
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub file: String,
+    /// `Deployment/<name>`.
+    pub object: String,
+    pub templates: Vec<Template>,
+}
+
 /// Lints every file, after adding the valid templates found among them to `catalog`, so
 /// a Deployment may name a template defined in another file of the same run.
 pub fn lint_paths<P: AsRef<Path>>(paths: &[P], catalog: &Catalog) -> Vec<LintProblem> {
+    lint_paths_rendering(paths, catalog).0
+}
+
+/// [`lint_paths`], also returning the rendered templates of every Deployment that lints
+/// clean.
+pub fn lint_paths_rendering<P: AsRef<Path>>(paths: &[P], catalog: &Catalog) -> (Vec<LintProblem>, Vec<Rendered>) {
     let mut catalog = catalog.clone();
     for path in paths {
         if let Ok(text) = std::fs::read_to_string(path.as_ref()) {
             add_templates(&text, &path.as_ref().display().to_string(), &mut catalog);
         }
     }
-    paths.iter().flat_map(|p| lint_path(p.as_ref(), &catalog)).collect()
+    let mut rendered = Vec::new();
+    let problems = paths.iter().flat_map(|p| lint_file(p.as_ref(), &catalog, &mut rendered)).collect();
+    (problems, rendered)
 }
 
 /// Lints one file against `catalog` plus the templates the file itself defines.
 pub fn lint_path(path: &Path, catalog: &Catalog) -> Vec<LintProblem> {
+    lint_file(path, catalog, &mut Vec::new())
+}
+
+fn lint_file(path: &Path, catalog: &Catalog, rendered: &mut Vec<Rendered>) -> Vec<LintProblem> {
     let file = path.display().to_string();
     let problem =
         |object: &str, message: String| LintProblem { file: file.clone(), object: object.to_string(), message };
@@ -64,7 +86,10 @@ pub fn lint_path(path: &Path, catalog: &Catalog) -> Vec<LintProblem> {
     let mut problems = Vec::new();
     for doc in documents {
         if is_deployment(&doc) {
-            let (object, messages) = lint_deployment(&doc, &catalog);
+            let (object, messages, templates) = lint_deployment(&doc, &catalog);
+            if messages.is_empty() && !templates.is_empty() {
+                rendered.push(Rendered { file: file.clone(), object: object.clone(), templates });
+            }
             problems.extend(messages.into_iter().map(|m| problem(&object, m)));
         } else if is_template(&doc) {
             let name = doc.get("name").and_then(Value::as_str).unwrap_or("?");
@@ -142,12 +167,12 @@ fn template_message(e: TemplateError) -> String {
     }
 }
 
-/// The object name and every problem of one Deployment document.
-fn lint_deployment(doc: &Value, catalog: &Catalog) -> (String, Vec<String>) {
+/// The object name, every problem of one Deployment document, and its rendered templates.
+fn lint_deployment(doc: &Value, catalog: &Catalog) -> (String, Vec<String>, Vec<Template>) {
     let metadata = doc.get("metadata");
     let field = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str);
     let Some(name) = field("name") else {
-        return ("Deployment/?".into(), vec!["metadata.name is missing".into()]);
+        return ("Deployment/?".into(), vec!["metadata.name is missing".into()], Vec::new());
     };
     let object = format!("Deployment/{name}");
     let namespace = field("namespace").unwrap_or("default");
@@ -170,13 +195,13 @@ fn lint_deployment(doc: &Value, catalog: &Catalog) -> (String, Vec<String>) {
         }
     }
     if spec::annotations::configuration_keys(&annotations).is_empty() {
-        return (object, problems);
+        return (object, problems, Vec::new());
     }
     let spec = match spec::parse(name, &annotations) {
         Ok(spec) => spec,
         Err(errors) => {
             problems.extend(errors.0.iter().map(ToString::to_string));
-            return (object, problems);
+            return (object, problems, Vec::new());
         }
     };
 
@@ -193,17 +218,15 @@ fn lint_deployment(doc: &Value, catalog: &Catalog) -> (String, Vec<String>) {
         }
     }
     let vars = rollout_variables(namespace, name, &spec, candidate_slot);
+    let mut templates = Vec::new();
     for template in &spec.analysis {
-        match catalog.get(template) {
-            Ok(t) => {
-                if let Err(e) = render(t, &vars) {
-                    problems.push(format!("serin.io/analysis: {e}"));
-                }
-            }
+        match catalog.get(template).map(|t| render(t, &vars)) {
+            Ok(Ok(rendered)) => templates.push(rendered),
+            Ok(Err(e)) => problems.push(format!("serin.io/analysis: {e}")),
             Err(e) => problems.push(format!("serin.io/analysis: {e}")),
         }
     }
-    (object, problems)
+    (object, problems, templates)
 }
 
 /// Tests on the fixtures in `tests/lint_fixtures/`.

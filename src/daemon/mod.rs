@@ -19,6 +19,7 @@ mod controller;
 mod execute;
 pub mod leader;
 mod plan;
+mod preflight;
 mod reconcile;
 mod release;
 mod resolve;

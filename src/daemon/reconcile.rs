@@ -31,7 +31,7 @@ use super::context::{Apis, Context, Error};
 use super::controller::Candidate;
 use super::execute::Executor;
 use super::resolve::{World, resolve};
-use super::{command, contain, plan, release, run_start};
+use super::{command, contain, plan, preflight, release, run_start};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
@@ -119,6 +119,10 @@ impl Reconciler<'_> {
         let requested = command::Requested::find(candidate.annotations());
         let mut notices = Vec::new();
         let started = run_start::next_run(&self.apis, &candidate, &spec, &world, stored.as_ref(), now, dry_run).await?;
+        let problems = preflight::problems(self.ctx, &analysis, started.as_ref(), now).await?;
+        if !problems.is_empty() {
+            return self.invalid(&mut candidate, stored, problems, now).await;
+        }
         let mut record = match (started, stored.clone()) {
             (Some((record, notice)), _) => {
                 notices.push(notice);

@@ -4,6 +4,7 @@
 //! A source only fetches: it returns what the query returned at an instant, and keeps
 //! "nothing came back" (empty vector), NaN, and failures distinct. Judging is elsewhere.
 
+pub mod budget;
 pub mod prometheus;
 pub mod record;
 pub mod recording;

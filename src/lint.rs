@@ -9,10 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
+
+mod across;
 
 use crate::spec::{self, RolloutSpec, Strategy};
 use crate::target::Target;
@@ -43,45 +45,109 @@ pub struct Rendered {
     pub templates: Vec<Template>,
 }
 
+/// One input of a lint run: a file's text (or why it could not be read), under the name
+/// problems are reported with (`-` for standard input).
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub file: String,
+    pub text: Result<String, String>,
+}
+
+impl Source {
+    pub fn read(path: &Path) -> Source {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"));
+        Source { file: path.display().to_string(), text }
+    }
+}
+
+/// The sources of `serin lint`'s arguments: a file; a directory, for every `*.yaml` and
+/// `*.yml` under it (sorted, recursively); `-`, for standard input (`kustomize build … |
+/// serin lint -`).
+pub fn sources(args: &[PathBuf], stdin: impl FnOnce() -> std::io::Result<String>) -> Vec<Source> {
+    let mut stdin = Some(stdin);
+    let mut out = Vec::new();
+    for arg in args {
+        if arg.as_os_str() == "-" {
+            let text = stdin.take().map_or(Ok(String::new()), |read| read()).map_err(|e| format!("cannot read: {e}"));
+            out.push(Source { file: "-".into(), text });
+        } else if arg.is_dir() {
+            let mut files = Vec::new();
+            yaml_files(arg, &mut files);
+            if files.is_empty() {
+                out.push(Source { file: arg.display().to_string(), text: Err("no *.yaml or *.yml file".into()) });
+            }
+            out.extend(files.iter().map(|f| Source::read(f)));
+        } else {
+            out.push(Source::read(arg));
+        }
+    }
+    out
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            yaml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+}
+
 /// Lints every file, after adding the valid templates found among them to `catalog`, so
 /// a Deployment may name a template defined in another file of the same run.
 pub fn lint_paths<P: AsRef<Path>>(paths: &[P], catalog: &Catalog) -> Vec<LintProblem> {
-    lint_paths_rendering(paths, catalog).0
+    let sources: Vec<Source> = paths.iter().map(|p| Source::read(p.as_ref())).collect();
+    lint_sources(&sources, catalog).0
 }
 
-/// [`lint_paths`], also returning the rendered templates of every Deployment that lints
-/// clean.
-pub fn lint_paths_rendering<P: AsRef<Path>>(paths: &[P], catalog: &Catalog) -> (Vec<LintProblem>, Vec<Rendered>) {
+/// Lints every source (as [`lint_paths`]), then the rollouts of all of them together (an
+/// object shared by two rollouts, a Service selecting the other side's pods:
+/// [`crate::target::claims`]); also returns the rendered templates of every Deployment
+/// that lints clean.
+pub fn lint_sources(sources: &[Source], catalog: &Catalog) -> (Vec<LintProblem>, Vec<Rendered>) {
     let mut catalog = catalog.clone();
-    for path in paths {
-        if let Ok(text) = std::fs::read_to_string(path.as_ref()) {
-            add_templates(&text, &path.as_ref().display().to_string(), &mut catalog);
+    for source in sources {
+        if let Ok(text) = &source.text {
+            add_templates(text, &source.file, &mut catalog);
         }
     }
     let mut rendered = Vec::new();
-    let problems = paths.iter().flat_map(|p| lint_file(p.as_ref(), &catalog, &mut rendered)).collect();
+    let mut all = Vec::new();
+    let mut problems: Vec<LintProblem> =
+        sources.iter().flat_map(|s| lint_source(s, &catalog, &mut rendered, &mut all)).collect();
+    problems.extend(across::problems(&all));
     (problems, rendered)
 }
 
 /// Lints one file against `catalog` plus the templates the file itself defines.
 pub fn lint_path(path: &Path, catalog: &Catalog) -> Vec<LintProblem> {
-    lint_file(path, catalog, &mut Vec::new())
+    lint_source(&Source::read(path), catalog, &mut Vec::new(), &mut Vec::new())
 }
 
-fn lint_file(path: &Path, catalog: &Catalog, rendered: &mut Vec<Rendered>) -> Vec<LintProblem> {
-    let file = path.display().to_string();
+/// Lints one source; its documents are added to `all` (with the file's name).
+fn lint_source(
+    source: &Source,
+    catalog: &Catalog,
+    rendered: &mut Vec<Rendered>,
+    all: &mut Vec<(String, Value)>,
+) -> Vec<LintProblem> {
+    let file = source.file.clone();
     let problem =
         |object: &str, message: String| LintProblem { file: file.clone(), object: object.to_string(), message };
-    let text = match std::fs::read_to_string(path) {
+    let text = match &source.text {
         Ok(text) => text,
-        Err(e) => return vec![problem("-", format!("cannot read: {e}"))],
+        Err(e) => return vec![problem("-", e.clone())],
     };
-    let documents = match documents(&text) {
+    let documents = match documents(text) {
         Ok(docs) => docs,
         Err(message) => return vec![problem("-", format!("invalid YAML: {message}"))],
     };
     let mut catalog = catalog.clone();
-    add_templates(&text, &file, &mut catalog);
+    add_templates(text, &file, &mut catalog);
 
     let mut problems = Vec::new();
     for doc in documents {
@@ -97,6 +163,7 @@ fn lint_file(path: &Path, catalog: &Catalog, rendered: &mut Vec<Rendered>) -> Ve
                 problems.push(problem(&format!("template/{name}"), template_message(e)));
             }
         }
+        all.push((file.clone(), doc));
     }
     problems
 }

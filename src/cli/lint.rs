@@ -10,7 +10,8 @@ use crate::source::PrometheusSource;
 
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
-    /// Deployment manifests and analysis templates (YAML).
+    /// Deployment manifests and analysis templates (YAML): files, directories (every
+    /// *.yaml and *.yml under them), or `-` for standard input (`kustomize build … | serin lint -`).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// A directory of extra analysis templates (*.yaml).
@@ -25,7 +26,8 @@ pub struct LintArgs {
 
 pub fn run(args: LintArgs) -> Result<ExitCode, CliError> {
     let catalog = catalog(args.templates.as_deref())?;
-    let (mut problems, rendered) = crate::lint::lint_paths_rendering(&args.files, &catalog);
+    let sources = crate::lint::sources(&args.files, || std::io::read_to_string(std::io::stdin()));
+    let (mut problems, rendered) = crate::lint::lint_sources(&sources, &catalog);
     if let Some(url) = &args.prometheus {
         problems.extend(against_prometheus(url, &rendered)?);
     }
@@ -33,7 +35,7 @@ pub fn run(args: LintArgs) -> Result<ExitCode, CliError> {
         println!("{problem}");
     }
     if problems.is_empty() {
-        eprintln!("{} file(s): no problems", args.files.len());
+        eprintln!("{} file(s): no problems", sources.len());
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("{} problem(s)", problems.len());

@@ -281,8 +281,7 @@ fn the_namespaced_install_grants_the_same_rules_in_its_namespaces_only() {
         assert!(of_kind(&objects, kind).is_empty(), "{dir}: no {kind}");
     }
     let args = strings(&container(&objects)["args"]);
-    let watched: BTreeSet<&str> =
-        args.windows(2).filter(|pair| pair[0] == "--namespace").map(|pair| pair[1]).collect();
+    let watched: BTreeSet<&str> = args.windows(2).filter(|pair| pair[0] == "--namespace").map(|pair| pair[1]).collect();
     assert!(!watched.is_empty(), "{dir}: --namespace arguments");
     let prod = install("deploy/overlays/prod");
     let base_args = strings(&container(&prod)["args"]);

@@ -3,8 +3,8 @@
 //! other side's pods, are found however the manifests are split into files.
 //!
 //! What a rollout claims, as the daemon would act on it:
-//! - canary: its stable Deployment, stable Ingress, canary Ingress `<ingress>-canary` and
-//!   canary Service; the stable pods (the stable Deployment's template labels, when in the
+//! - canary: its stable Deployment (promotion writes it), stable Ingress, canary Ingress
+//!   `<ingress>-canary` and canary Service; the stable pods (the stable Deployment's template labels, when in the
 //!   files) and the canary pods (the candidate's); the Services the stable Ingress routes
 //!   to that select the stable pods (stable side), and the canary Service (canary side:
 //!   its selector as written, or the candidate's `matchLabels`, which serin gives the
@@ -132,8 +132,9 @@ fn claims_of(candidate: &Value, docs: &Documents) -> Option<Claims> {
             for backend in ingress.map(backends).unwrap_or_default() {
                 let Some(service) = docs.find("Service", namespace, &backend) else { continue };
                 let selector = strings(at(service, &["spec", "selector"]));
+                // Read, never written, by the canary: not an object it claims, but the
+                // traffic it carries must stay the stable's.
                 if backend != c.canary_service && stable_pods.as_ref().is_some_and(|pods| selects(&selector, pods)) {
-                    claims.object("Service", &backend, "stable Service");
                     claims.service(&backend, Side::Stable, selector);
                 }
             }

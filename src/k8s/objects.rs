@@ -77,6 +77,23 @@ pub fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, St
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// What serin's caches keep of a watched object's metadata: its identity (name,
+/// namespace, uid, resourceVersion, owners, deletion), serin's finalizer and its
+/// `serin.io/` annotations. Dropped before the object is stored: managedFields, labels and
+/// every other annotation, above all `kubectl.kubernetes.io/last-applied-configuration`
+/// (a copy of the whole manifest), which on a cluster of thousands of Deployments is
+/// most of a cache's memory. Reconciles read the object fresh when they need more.
+pub fn keep_serin_metadata(meta: &mut kube::api::ObjectMeta) {
+    meta.managed_fields = None;
+    meta.labels = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|key, _| key.starts_with(PREFIX));
+    }
+    if let Some(finalizers) = meta.finalizers.as_mut() {
+        finalizers.retain(|f| f.starts_with(PREFIX));
+    }
+}
+
 /// Annotation key `serin.io/<name>`.
 pub fn serin_key(name: &str) -> String {
     format!("{PREFIX}{name}")

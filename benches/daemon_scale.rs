@@ -6,12 +6,18 @@
 //! cargo bench --bench daemon_scale                       # 1,000 rollouts, 60 s window, 100 changes
 //! cargo bench --bench daemon_scale -- --deployments 200 --window 20 --changes 30
 //! cargo bench --bench daemon_scale -- --ramp 100         # the daemon first, then 100 rollouts/s
+//! cargo bench --bench daemon_scale -- --cluster 10000    # 10,000 Deployments in all, realistic metadata
 //! ```
+//!
+//! `--cluster N`: the rollouts' Deployments and other teams' Deployments (not opted in)
+//! make N in all, each with the metadata `kubectl apply` and the controllers leave (a
+//! ~3 KiB last-applied-configuration annotation, labels, managedFields): what a
+//! cluster-wide watch of Deployments brings in (`simulations/daemon-scale-cluster.md`).
 //!
 //! 1. The fake API server gets `--deployments` rollouts (fixtures.rs says which mix)
 //!    and waits until its simulated Deployment controller has made them all Available.
-//! 2. The release `serin run` starts against it (all namespaces; `--prometheus` a closed
-//!    loopback port); the benchmark waits until every candidate was reconciled once and
+//! 2. The release `serin run` starts against it (all namespaces; `--prometheus` a stub
+//!    answering at once with no data, prometheus_stub.rs); the benchmark waits until every candidate was reconciled once and
 //!    the daemon's requests have quietened (startup.rs). With `--ramp R` the daemon
 //!    starts first and the rollouts come R a second: no startup storm of concurrent
 //!    reconciles, so far fewer connections (the report's file descriptors).
@@ -40,6 +46,8 @@ mod fixtures;
 mod latency;
 #[path = "daemon_scale/procstat.rs"]
 mod procstat;
+#[path = "daemon_scale/prometheus_stub.rs"]
+mod prometheus_stub;
 #[path = "daemon_scale/report.rs"]
 mod report;
 #[path = "daemon_scale/requests.rs"]
@@ -66,6 +74,8 @@ struct Options {
     /// Rollouts a second to create after the daemon started on an empty cluster; None:
     /// all exist before it starts (a daemon (re)starting in a busy cluster).
     ramp: Option<f64>,
+    /// Deployments in all (`--cluster`): the rollouts' and others', with realistic metadata.
+    cluster: Option<usize>,
     /// Stable Deployments scaled a second in the churn window, and how long it lasts.
     churn: f64,
     churn_window: Duration,
@@ -79,6 +89,7 @@ impl Options {
             window: Duration::from_secs(60),
             changes: 100,
             ramp: None,
+            cluster: None,
             churn: 5.0,
             churn_window: Duration::from_secs(30),
         };
@@ -94,6 +105,7 @@ impl Options {
                 "--window" => options.window = Duration::from_secs(value(arg)),
                 "--changes" => options.changes = value(arg) as usize,
                 "--ramp" => options.ramp = Some(value(arg).max(1) as f64),
+                "--cluster" => options.cluster = Some(value(arg) as usize),
                 "--churn" => options.churn = value(arg) as f64,
                 "--churn-window" => options.churn_window = Duration::from_secs(value(arg)),
                 // `--bench`, and whatever else cargo passes.
@@ -122,19 +134,25 @@ fn main() {
     let (mut daemon, rollouts, first_request, daemon_started) = match options.ramp {
         None => {
             progress(&format!("creating {n} rollouts in {namespaces} namespaces"));
-            let rollouts = fixtures::populate(&api, n, namespaces, None);
+            let rollouts = fixtures::populate(&api, n, namespaces, None, options.cluster.is_some());
+            if let Some(total) = options.cluster {
+                let others = total.saturating_sub(2 * n);
+                progress(&format!("creating {others} other Deployments (not opted in)"));
+                fixtures::populate_others(&api, others, namespaces);
+            }
             wait(Duration::from_secs(120), "every Deployment rolled out", || fixtures::all_rolled_out(&api));
             progress("starting serin run");
             let first_request = api.request_count();
-            (Daemon::start(&kubeconfig, &closed_port_url(), &[], &log), rollouts, first_request, Instant::now())
+            (Daemon::start(&kubeconfig, &prometheus_stub::start(), &[], &log), rollouts, first_request, Instant::now())
         }
         Some(rate) => {
             progress("starting serin run on an empty cluster");
-            let (daemon, started) = (Daemon::start(&kubeconfig, &closed_port_url(), &[], &log), Instant::now());
+            let (daemon, started) = (Daemon::start(&kubeconfig, &prometheus_stub::start(), &[], &log), Instant::now());
             // Its four lists and four watches (Deployments twice, Services, Ingresses).
             wait(Duration::from_secs(30), "the daemon watching", || api.request_count() >= 8);
             progress(&format!("creating {n} rollouts in {namespaces} namespaces, {rate} a second"));
-            let rollouts = fixtures::populate(&api, n, namespaces, Some(Duration::from_secs_f64(1.0 / rate)));
+            let pace = Some(Duration::from_secs_f64(1.0 / rate));
+            let rollouts = fixtures::populate(&api, n, namespaces, pace, options.cluster.is_some());
             (daemon, rollouts, 0, started)
         }
     };
@@ -162,6 +180,7 @@ fn main() {
     let mix = Kind::ALL.iter().map(|k| (*k, rollouts.iter().filter(|r| r.kind == *k).count())).collect();
     let report = report::Report {
         ramp: options.ramp,
+        cluster: options.cluster,
         rollouts: options.deployments,
         namespaces: options.namespaces,
         mix,
@@ -177,7 +196,11 @@ fn main() {
     let text = report.markdown();
     println!("{text}");
     // The ramp is a comparison run: it must not replace the default's report.
-    let name = if options.ramp.is_some() { "daemon-scale-ramp.md" } else { "daemon-scale.md" };
+    let name = match (options.ramp, options.cluster) {
+        (Some(_), _) => "daemon-scale-ramp.md",
+        (None, Some(_)) => "daemon-scale-cluster.md",
+        (None, None) => "daemon-scale.md",
+    };
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("simulations").join(name);
     std::fs::write(&path, &text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     progress(&format!("report written to {}", path.display()));
@@ -200,14 +223,6 @@ fn wait(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// A loopback URL nothing listens on: a port bound, then released. Connecting to it is
-/// refused at once, so a Prometheus query fails fast rather than hanging.
-fn closed_port_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    let port = listener.local_addr().expect("a bound address").port();
-    format!("http://127.0.0.1:{port}")
 }
 
 fn count_objects(api: &FakeApiServer) -> Vec<(&'static str, usize)> {

@@ -9,14 +9,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
+mod across;
+
 use crate::spec::{self, RolloutSpec, Strategy};
 use crate::target::Target;
-use crate::template::{Catalog, TemplateError, render, schema};
+use crate::template::{Catalog, Template, TemplateError, render, schema};
 
 /// One problem: where, in which object, what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,38 +35,127 @@ impl fmt::Display for LintProblem {
     }
 }
 
+/// The templates one rolled-out Deployment is analysed with, rendered as the daemon would
+/// (what `serin lint --prometheus` checks against a Prometheus).
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub file: String,
+    /// `Deployment/<name>`.
+    pub object: String,
+    pub templates: Vec<Template>,
+}
+
+/// One input of a lint run: a file's text (or why it could not be read), under the name
+/// problems are reported with (`-` for standard input).
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub file: String,
+    pub text: Result<String, String>,
+}
+
+impl Source {
+    pub fn read(path: &Path) -> Source {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"));
+        Source { file: path.display().to_string(), text }
+    }
+}
+
+/// The sources of `serin lint`'s arguments: a file; a directory, for every `*.yaml` and
+/// `*.yml` under it (sorted, recursively); `-`, for standard input (`kustomize build … |
+/// serin lint -`).
+pub fn sources(args: &[PathBuf], stdin: impl FnOnce() -> std::io::Result<String>) -> Vec<Source> {
+    let mut stdin = Some(stdin);
+    let mut out = Vec::new();
+    for arg in args {
+        if arg.as_os_str() == "-" {
+            let text = stdin.take().map_or(Ok(String::new()), |read| read()).map_err(|e| format!("cannot read: {e}"));
+            out.push(Source { file: "-".into(), text });
+        } else if arg.is_dir() {
+            let mut files = Vec::new();
+            yaml_files(arg, &mut files);
+            if files.is_empty() {
+                out.push(Source { file: arg.display().to_string(), text: Err("no *.yaml or *.yml file".into()) });
+            }
+            out.extend(files.iter().map(|f| Source::read(f)));
+        } else {
+            out.push(Source::read(arg));
+        }
+    }
+    out
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            yaml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+}
+
 /// Lints every file, after adding the valid templates found among them to `catalog`, so
 /// a Deployment may name a template defined in another file of the same run.
 pub fn lint_paths<P: AsRef<Path>>(paths: &[P], catalog: &Catalog) -> Vec<LintProblem> {
+    let sources: Vec<Source> = paths.iter().map(|p| Source::read(p.as_ref())).collect();
+    lint_sources(&sources, catalog).0
+}
+
+/// Lints every source (as [`lint_paths`]), then the rollouts of all of them together (an
+/// object shared by two rollouts, a Service selecting the other side's pods:
+/// [`crate::target::claims`]); also returns the rendered templates of every Deployment
+/// that lints clean.
+pub fn lint_sources(sources: &[Source], catalog: &Catalog) -> (Vec<LintProblem>, Vec<Rendered>) {
     let mut catalog = catalog.clone();
-    for path in paths {
-        if let Ok(text) = std::fs::read_to_string(path.as_ref()) {
-            add_templates(&text, &path.as_ref().display().to_string(), &mut catalog);
+    for source in sources {
+        if let Ok(text) = &source.text {
+            add_templates(text, &source.file, &mut catalog);
         }
     }
-    paths.iter().flat_map(|p| lint_path(p.as_ref(), &catalog)).collect()
+    let mut rendered = Vec::new();
+    let mut all = Vec::new();
+    let mut problems: Vec<LintProblem> =
+        sources.iter().flat_map(|s| lint_source(s, &catalog, &mut rendered, &mut all)).collect();
+    problems.extend(across::problems(&all));
+    (problems, rendered)
 }
 
 /// Lints one file against `catalog` plus the templates the file itself defines.
 pub fn lint_path(path: &Path, catalog: &Catalog) -> Vec<LintProblem> {
-    let file = path.display().to_string();
+    lint_source(&Source::read(path), catalog, &mut Vec::new(), &mut Vec::new())
+}
+
+/// Lints one source; its documents are added to `all` (with the file's name).
+fn lint_source(
+    source: &Source,
+    catalog: &Catalog,
+    rendered: &mut Vec<Rendered>,
+    all: &mut Vec<(String, Value)>,
+) -> Vec<LintProblem> {
+    let file = source.file.clone();
     let problem =
         |object: &str, message: String| LintProblem { file: file.clone(), object: object.to_string(), message };
-    let text = match std::fs::read_to_string(path) {
+    let text = match &source.text {
         Ok(text) => text,
-        Err(e) => return vec![problem("-", format!("cannot read: {e}"))],
+        Err(e) => return vec![problem("-", e.clone())],
     };
-    let documents = match documents(&text) {
+    let documents = match documents(text) {
         Ok(docs) => docs,
         Err(message) => return vec![problem("-", format!("invalid YAML: {message}"))],
     };
     let mut catalog = catalog.clone();
-    add_templates(&text, &file, &mut catalog);
+    add_templates(text, &file, &mut catalog);
 
     let mut problems = Vec::new();
     for doc in documents {
         if is_deployment(&doc) {
-            let (object, messages) = lint_deployment(&doc, &catalog);
+            let (object, messages, templates) = lint_deployment(&doc, &catalog);
+            if messages.is_empty() && !templates.is_empty() {
+                rendered.push(Rendered { file: file.clone(), object: object.clone(), templates });
+            }
             problems.extend(messages.into_iter().map(|m| problem(&object, m)));
         } else if is_template(&doc) {
             let name = doc.get("name").and_then(Value::as_str).unwrap_or("?");
@@ -72,6 +163,7 @@ pub fn lint_path(path: &Path, catalog: &Catalog) -> Vec<LintProblem> {
                 problems.push(problem(&format!("template/{name}"), template_message(e)));
             }
         }
+        all.push((file.clone(), doc));
     }
     problems
 }
@@ -142,12 +234,12 @@ fn template_message(e: TemplateError) -> String {
     }
 }
 
-/// The object name and every problem of one Deployment document.
-fn lint_deployment(doc: &Value, catalog: &Catalog) -> (String, Vec<String>) {
+/// The object name, every problem of one Deployment document, and its rendered templates.
+fn lint_deployment(doc: &Value, catalog: &Catalog) -> (String, Vec<String>, Vec<Template>) {
     let metadata = doc.get("metadata");
     let field = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str);
     let Some(name) = field("name") else {
-        return ("Deployment/?".into(), vec!["metadata.name is missing".into()]);
+        return ("Deployment/?".into(), vec!["metadata.name is missing".into()], Vec::new());
     };
     let object = format!("Deployment/{name}");
     let namespace = field("namespace").unwrap_or("default");
@@ -170,13 +262,13 @@ fn lint_deployment(doc: &Value, catalog: &Catalog) -> (String, Vec<String>) {
         }
     }
     if spec::annotations::configuration_keys(&annotations).is_empty() {
-        return (object, problems);
+        return (object, problems, Vec::new());
     }
     let spec = match spec::parse(name, &annotations) {
         Ok(spec) => spec,
         Err(errors) => {
             problems.extend(errors.0.iter().map(ToString::to_string));
-            return (object, problems);
+            return (object, problems, Vec::new());
         }
     };
 
@@ -193,17 +285,15 @@ fn lint_deployment(doc: &Value, catalog: &Catalog) -> (String, Vec<String>) {
         }
     }
     let vars = rollout_variables(namespace, name, &spec, candidate_slot);
+    let mut templates = Vec::new();
     for template in &spec.analysis {
-        match catalog.get(template) {
-            Ok(t) => {
-                if let Err(e) = render(t, &vars) {
-                    problems.push(format!("serin.io/analysis: {e}"));
-                }
-            }
+        match catalog.get(template).map(|t| render(t, &vars)) {
+            Ok(Ok(rendered)) => templates.push(rendered),
+            Ok(Err(e)) => problems.push(format!("serin.io/analysis: {e}")),
             Err(e) => problems.push(format!("serin.io/analysis: {e}")),
         }
     }
-    (object, problems)
+    (object, problems, templates)
 }
 
 /// Tests on the fixtures in `tests/lint_fixtures/`.

@@ -92,14 +92,18 @@ fn a_healthy_green_is_flipped_to_and_blue_is_scaled_down_after_keep_previous() {
     for reason in ["RolloutStarted", "SmokeChecksPassed", "SelectorFlipped", "Succeeded", "PreviousSlotScaledDown"] {
         rig.wait_for_event("sark-green", reason);
     }
-    // Smoke checks, flip, scale-down: all granted by the RBAC deploy/ ships.
-    let rules = rbac::from_rendered(&manifests::render("deploy/base"));
+    // Smoke checks, flip, scale-down: all granted by the RBAC deploy/ ships, cluster-wide
+    // and namespaced (the rig's daemon runs with --namespace production, which the
+    // namespaced install lists).
     let requests = rig.api.requests();
-    rbac::assert_all_allowed(
-        &rules,
-        requests.iter().map(|r| (r.method.as_str(), r.path.as_str(), r.query.as_str())),
-        "default",
-    );
+    for install in ["deploy/base", "deploy/overlays/namespaced"] {
+        let rules = rbac::from_rendered(&manifests::render(install));
+        rbac::assert_all_allowed(
+            &rules,
+            requests.iter().map(|r| (r.method.as_str(), r.path.as_str(), r.query.as_str())),
+            "default",
+        );
+    }
 }
 
 #[test]

@@ -57,3 +57,29 @@ fn an_unreachable_prometheus_pauses_without_promoting_or_rolling_back() {
     assert_eq!(canary_weight(&rig.api), Some(10), "the weight is held: no promotion, no rollback");
     assert_eq!(rig.weights_written(), vec![10]);
 }
+
+/// A Prometheus that accepts connections and never answers: each query would wait out its
+/// 10 s request timeout, six per analysis. The reconcile's Prometheus budget (15 s) ends
+/// them: the analysis is recorded as query errors within the budget, not after a minute.
+#[test]
+fn a_hanging_prometheus_holds_a_reconcile_no_longer_than_its_budget() {
+    let mut rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "60s")]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 10", |api| canary_weight(api) == Some(10));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let errors = |rig: &Rig| rig.status("sark-canary")["consecutive_errors"].as_u64().unwrap_or(0);
+    let before = errors(&rig);
+    rig.kill_daemon();
+    let restarted = std::time::Instant::now();
+    rig.start_daemon_with(&url, &[]);
+    rig.api.wait_until(Duration::from_secs(45), "an analysis recorded with query errors", |_| errors(&rig) > before);
+    let took = restarted.elapsed();
+    assert!(took < Duration::from_secs(30), "the first analysis took {took:?} against a hanging Prometheus");
+    assert_eq!(canary_weight(&rig.api), Some(10), "nothing moves on query errors");
+}

@@ -273,3 +273,48 @@ fn the_image_runs_as_the_user_the_manifests_expect() {
     let ignored = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
     assert!(ignored.lines().any(|l| l.trim_matches('/') == "target") && ignored.lines().any(|l| l.trim() == ".git"));
 }
+
+/// `deploy/overlays/namespaced`: no cluster-wide grant; in each namespace serin is told to
+/// watch (`--namespace`), a Role with exactly the cluster-wide install's rules and a
+/// RoleBinding to serin; nothing anywhere else.
+#[test]
+fn the_namespaced_install_grants_the_same_rules_in_its_namespaces_only() {
+    let dir = "deploy/overlays/namespaced";
+    let rendered = render(dir);
+    let objects = docs(&rendered);
+    kubernetes_validate(&objects, "deploy-overlays-namespaced");
+    for kind in ["ClusterRole", "ClusterRoleBinding"] {
+        assert!(of_kind(&objects, kind).is_empty(), "{dir}: no {kind}");
+    }
+    let args = strings(&container(&objects)["args"]);
+    let watched: BTreeSet<&str> = args.windows(2).filter(|pair| pair[0] == "--namespace").map(|pair| pair[1]).collect();
+    assert!(!watched.is_empty(), "{dir}: --namespace arguments");
+    let prod = install("deploy/overlays/prod");
+    let base_args = strings(&container(&prod)["args"]);
+    assert_eq!(args[..base_args.len()], base_args[..], "{dir}: the prod arguments, then --namespace");
+    let granted: BTreeSet<&str> = of_kind(&objects, "RoleBinding")
+        .into_iter()
+        .filter(|b| b["roleRef"]["name"] == "serin")
+        .map(|b| {
+            assert_eq!(b["subjects"], json!([{"kind": "ServiceAccount", "name": "serin", "namespace": NAMESPACE}]));
+            b["metadata"]["namespace"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(granted, watched, "{dir}: a RoleBinding in each namespace serin watches, and only there");
+
+    let rules = rbac::from_rendered(&rendered);
+    let mut expected = BTreeSet::new();
+    for (scope, group, resource, verb, name) in rbac::from_rendered(&render("deploy/base")).flattened() {
+        if scope == "cluster" {
+            for ns in &watched {
+                expected.insert((ns.to_string(), group.clone(), resource.clone(), verb.clone(), name.clone()));
+            }
+        } else {
+            expected.insert((scope, group, resource, verb, name));
+        }
+    }
+    assert_eq!(rules.flattened(), expected, "{dir}: the cluster-wide rules, per namespace");
+    assert!(rules.allows("watch", "apps", "deployments", Some("production")));
+    assert!(!rules.allows("watch", "apps", "deployments", None), "no cluster-wide watch");
+    assert!(!rules.allows("patch", "apps", "deployments", Some("kube-system")), "nothing elsewhere");
+}

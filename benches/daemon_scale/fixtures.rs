@@ -105,8 +105,15 @@ impl Past {
 
 /// Creates `count` rollouts over `namespaces` namespaces (`scale-00`, …), every
 /// namespace with the same mix of kinds; `pace` apart when given (to add them while the
-/// daemon runs), else at once.
-pub fn populate(api: &FakeApiServer, count: usize, namespaces: usize, pace: Option<Duration>) -> Vec<Rollout> {
+/// daemon runs), else at once. `realistic`: every Deployment carries the metadata `kubectl
+/// apply` and the controllers leave (see [`realistic_metadata`]).
+pub fn populate(
+    api: &FakeApiServer,
+    count: usize,
+    namespaces: usize,
+    pace: Option<Duration>,
+    realistic: bool,
+) -> Vec<Rollout> {
     let history = History::simulate();
     let now = SystemTime::now();
     let per_namespace = count.div_ceil(namespaces).max(1);
@@ -120,7 +127,7 @@ pub fn populate(api: &FakeApiServer, count: usize, namespaces: usize, pace: Opti
                 app: format!("app-{i:04}"),
                 kind: Kind::of(place),
             };
-            create(api, &rollout, &history, now);
+            create(api, &rollout, &history, now, realistic);
             if let Some(pace) = pace {
                 std::thread::sleep(pace);
             }
@@ -129,9 +136,13 @@ pub fn populate(api: &FakeApiServer, count: usize, namespaces: usize, pace: Opti
         .collect()
 }
 
-fn create(api: &FakeApiServer, rollout: &Rollout, history: &History, now: SystemTime) {
+fn create(api: &FakeApiServer, rollout: &Rollout, history: &History, now: SystemTime, realistic: bool) {
     let (ns, app) = (rollout.namespace.as_str(), rollout.app.as_str());
     let stable_labels = json!({"app": app, "version": "stable"});
+    let deployment = |ns: &str, name: &str, labels: &Value, version: &str, replicas: u32, annotations: Value| {
+        let object = deployment(ns, name, labels, version, replicas, annotations);
+        if realistic { realistic_metadata(object) } else { object }
+    };
     api.create(deployment(ns, app, &stable_labels, "1.0", 2, json!({})));
     api.create(service(ns, app, &stable_labels, None));
     api.create(ingress(ns, app));
@@ -224,6 +235,49 @@ fn ingress(ns: &str, app: &str) -> Value {
         "spec": {"ingressClassName": "nginx", "rules": [{"host": format!("{app}.example.com"), "http": {"paths": [
             {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": app, "port": {"number": 80}}}}]}}]},
     })
+}
+
+/// Deployments of other teams, not opted in, `count` of them over the namespaces
+/// (`svc-NNNNN`, one replica), with realistic metadata: what a cluster's watch of every
+/// Deployment brings in besides the rollouts.
+pub fn populate_others(api: &FakeApiServer, count: usize, namespaces: usize) {
+    for i in 0..count {
+        let name = format!("svc-{i:05}");
+        let labels = json!({"app": name});
+        let ns = format!("scale-{:02}", i % namespaces);
+        api.create(realistic_metadata(deployment(&ns, &name, &labels, "2.3", 1, json!({}))));
+    }
+}
+
+/// `object` as `kubectl apply` and the controllers leave it: the
+/// `kubectl.kubernetes.io/last-applied-configuration` annotation (the manifest, ~3 KiB
+/// with its environment), a few labels and annotations, and managedFields for the client
+/// and the controller manager.
+pub fn realistic_metadata(mut object: Value) -> Value {
+    let containers = &mut object["spec"]["template"]["spec"]["containers"];
+    for i in 0..28 {
+        containers[0]["env"].as_array_mut().expect("env").push(json!({
+            "name": format!("FEATURE_FLAG_{i:02}"), "value": format!("enabled-for-tenant-group-{i:02}")}));
+    }
+    let applied = serde_json::to_string(&object).expect("a manifest serialises");
+    let metadata = &mut object["metadata"];
+    metadata["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = json!(applied);
+    metadata["annotations"]["deployment.kubernetes.io/revision"] = json!("7");
+    metadata["annotations"]["team.example.com/owner"] = json!("platform-payments@example.com");
+    metadata["labels"]["app.kubernetes.io/part-of"] = json!("storefront");
+    metadata["labels"]["app.kubernetes.io/version"] = json!("2.3.1");
+    let spec_fields = json!({"f:spec": {"f:replicas": {}, "f:selector": {}, "f:template": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+        "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:env": {}, "f:image": {}, "f:name": {},
+        "f:ports": {}, "f:readinessProbe": {}, "f:resources": {}}}}}}});
+    metadata["managedFields"] = json!([
+        {"manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": "apps/v1",
+         "time": "2026-11-01T10:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": spec_fields},
+        {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "apps/v1",
+         "time": "2026-11-01T10:00:05Z", "fieldsType": "FieldsV1", "subresource": "status",
+         "fieldsV1": {"f:status": {"f:availableReplicas": {}, "f:conditions": {}, "f:observedGeneration": {},
+                                   "f:readyReplicas": {}, "f:replicas": {}, "f:updatedReplicas": {}}}},
+    ]);
+    object
 }
 
 /// True once the simulated Deployment controller has caught up with every Deployment.

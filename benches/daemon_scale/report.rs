@@ -23,6 +23,8 @@ pub struct Measured {
 pub struct Report {
     /// Rollouts a second created after the daemon started; None: all before.
     pub ramp: Option<f64>,
+    /// `--cluster`: Deployments in all, with realistic metadata.
+    pub cluster: Option<usize>,
     pub rollouts: usize,
     pub namespaces: usize,
     pub mix: Vec<(Kind, usize)>,
@@ -142,6 +144,13 @@ impl Report {
         for (kind, count) in &self.mix {
             let _ = writeln!(w, "| {kind:?} | {count} | {} |", kind.describe());
         }
+        if let Some(total) = self.cluster {
+            let _ = writeln!(
+                w,
+                "`--cluster {total}`: {} more Deployments of other teams, not opted in, make {total} in all; every                  Deployment carries what `kubectl apply` and the controllers leave: a                  `kubectl.kubernetes.io/last-applied-configuration` of ~3 KiB, labels, managedFields.\n",
+                total.saturating_sub(2 * self.rollouts)
+            );
+        }
         let objects: Vec<String> = self.objects.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
         let _ = writeln!(w, "\nObjects in the fake server: {}.\n", objects.join(", "));
         let _ = match self.ramp {
@@ -158,9 +167,9 @@ impl Report {
         let _ = writeln!(
             w,
             "The daemon watches all namespaces (no `--namespace`) and logs with `RUST_LOG=info,serin=debug` (as \
-             `tests/support/daemon.rs` starts it). Its `--prometheus` is a closed loopback port: only in-flight \
-             runs query Prometheus (at their 1 m ticks), and those queries fail at once, connection refused \
-             (verdict `error`; three in a row pause a run). No rollout is promoted or rolled back.\n\n\
+             `tests/support/daemon.rs` starts it). Its `--prometheus` is a stub on loopback that answers at once: \
+             the template check a run starts with passes, and the in-flight runs' analyses (at their 1 m ticks) \
+             get no data (verdict `inconclusive`). No rollout is promoted or rolled back.\n\n\
              Windows: *steady*, nothing changes but the in-flight runs' ticks; *churn*, {} stable Deployments \
              scaled by one replica (an HPA's doing) over {:.0} s, so the objects the daemon watches change while \
              no rollout does; *burst*, {} candidates get a new image, one every {} ms, until the daemon recorded \

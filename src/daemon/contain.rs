@@ -10,12 +10,16 @@ use futures::FutureExt;
 use kube::runtime::controller;
 
 use super::context::Error;
+use crate::source::budget;
 
-/// Runs `reconcile`; a panic in it becomes [`Error::Panicked`] naming the rollout.
+/// Runs `reconcile`; a panic in it becomes [`Error::Panicked`] naming the rollout. Its
+/// Prometheus queries share one time budget ([`budget::RECONCILE_BUDGET`]): a hanging
+/// Prometheus holds the rollout's reconcile slot that long at most.
 pub async fn contained<F>(namespace: &str, name: &str, reconcile: F) -> Result<controller::Action, Error>
 where
     F: Future<Output = Result<controller::Action, Error>>,
 {
+    let reconcile = budget::within(budget::RECONCILE_BUDGET, reconcile);
     // Unwind safety: the reconcile shares only the Context (clients, metrics, caches
     // behind their own locks); a half-done reconcile leaves nothing that the next one,
     // which starts from a fresh read of the candidate, would trust.

@@ -15,10 +15,11 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 
+use crate::k8s::objects::keep_serin_metadata;
 use crate::k8s::router::{self, Watched};
 use crate::k8s::scoped_api;
 use crate::spec::{self, Strategy};
@@ -43,9 +44,16 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = namespace.as_deref();
-    let controller = Controller::new(scoped_api::<Candidate>(&client, ns), watcher::Config::default())
+    // The cache keeps of every Deployment of the scope, opted in or not, only what the
+    // triggers and the reconcile's first look need (`objects::keep_serin_metadata`).
+    let (store, writer) = reflector::store();
+    let candidates = watcher(scoped_api::<Candidate>(&client, ns), watcher::Config::default())
+        .default_backoff()
+        .modify(|candidate: &mut Candidate| keep_serin_metadata(&mut candidate.metadata))
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream(candidates, store.clone())
         .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES));
-    let store = controller.store();
     let (for_ingress, for_service, for_stable) = (store.clone(), store.clone(), store);
     controller
         .watches(scoped_api::<PartialObjectMeta<Ingress>>(&client, ns), watcher::Config::default(), move |ingress| {

@@ -18,6 +18,7 @@ mod context;
 mod controller;
 mod execute;
 pub mod leader;
+mod preflight;
 mod reconcile;
 mod release;
 mod remember;
@@ -174,8 +175,21 @@ async fn run_controllers(
     let controllers = scopes.iter().map(|namespace| {
         controller::run(client.clone(), namespace.clone(), context.clone(), stopped(stopping.clone()))
     });
-    futures::future::join_all(controllers).await;
+    // kube's graceful shutdown waits for the watches as well as the reconciles in flight:
+    // before the caches have synced (an API server that does not answer), forever. Every
+    // reconcile is write-ahead, so cutting one short loses nothing.
+    let grace = async {
+        stopped(stopping.clone()).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        _ = futures::future::join_all(controllers) => {}
+        _ = grace => tracing::warn!("the controllers did not stop within {SHUTDOWN_GRACE:?} of the signal: stopping anyway"),
+    }
 }
+
+/// How long the reconciles in flight may finish after SIGTERM or SIGINT.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// A flag set on SIGTERM or SIGINT.
 fn stop_on_signal() -> watch::Receiver<bool> {
@@ -207,5 +221,9 @@ async fn stopped(mut stopping: watch::Receiver<bool>) {
 /// `serin run`'s entry from the CLI: a multi-threaded runtime around [`run`].
 pub fn main(config: RunConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(run(config))
+    let outcome = runtime.block_on(run(config));
+    // Dropping the runtime would wait for every blocking task (a DNS lookup of a host that
+    // does not answer, say); the process is ending anyway.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    outcome
 }

@@ -35,7 +35,7 @@ use super::controller::Candidate;
 use super::execute::Executor;
 use super::remember::Recalled;
 use super::resolve::{World, resolve};
-use super::{command, contain, snapshot};
+use super::{command, contain, preflight, snapshot};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
@@ -150,6 +150,13 @@ impl Reconciler<'_> {
             judge: &self.ctx.judge,
             now,
         });
+        // A run starting now is checked against the Prometheus it will query first.
+        let starts =
+            plan.record.as_ref().filter(|r| stored.as_ref().is_none_or(|s| s.state.started != r.state.started));
+        let problems = preflight::problems(self.ctx, &analysis, starts, now).await?;
+        if !problems.is_empty() {
+            return self.invalid(&mut candidate, stored, problems, now).await;
+        }
         self.account(&plan);
         let Some(mut record) = plan.record else {
             if plan.command == CommandOutcome::NoRun {

@@ -77,6 +77,28 @@ pub fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, St
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// What serin's caches keep of a watched object's metadata: its identity (name,
+/// namespace, uid, resourceVersion, deletion), serin's finalizer and its `serin.io/`
+/// annotations. Dropped before the object is stored: managedFields, labels, owners,
+/// timestamps and every other annotation, above all
+/// `kubectl.kubernetes.io/last-applied-configuration` (a copy of the whole manifest),
+/// which on a cluster of thousands of Deployments is most of a cache's memory.
+/// Reconciles read the object fresh when they need more.
+pub fn keep_serin_metadata(meta: &mut kube::api::ObjectMeta) {
+    meta.managed_fields = None;
+    meta.labels = None;
+    meta.owner_references = None;
+    meta.creation_timestamp = None;
+    meta.generate_name = None;
+    meta.generation = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|key, _| key.starts_with(PREFIX));
+    }
+    if let Some(finalizers) = meta.finalizers.as_mut() {
+        finalizers.retain(|f| f.starts_with(PREFIX));
+    }
+}
+
 /// Annotation key `serin.io/<name>`.
 pub fn serin_key(name: &str) -> String {
     format!("{PREFIX}{name}")
@@ -97,6 +119,28 @@ mod tests {
     use super::*;
     use k8s_openapi::api::apps::v1::DeploymentStatus;
     use serde_json::json;
+
+    #[test]
+    fn caches_keep_only_serins_metadata() {
+        let mut meta: kube::api::ObjectMeta = serde_json::from_value(json!({
+            "name": "sark-canary", "namespace": "production", "uid": "u-1", "resourceVersion": "7",
+            "generation": 3, "creationTimestamp": "2026-11-01T10:00:00Z",
+            "labels": {"app": "sark"},
+            "annotations": {"serin.io/strategy": "canary", "serin.io/status": "{}",
+                            "kubectl.kubernetes.io/last-applied-configuration": "{\"kind\":\"Deployment\"}"},
+            "finalizers": ["serin.io/traffic", "example.com/other"],
+            "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "x", "uid": "o"}],
+            "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update"}],
+        }))
+        .unwrap();
+        keep_serin_metadata(&mut meta);
+        assert_eq!(
+            serde_json::to_value(&meta).unwrap(),
+            json!({"name": "sark-canary", "namespace": "production", "uid": "u-1", "resourceVersion": "7",
+                   "annotations": {"serin.io/strategy": "canary", "serin.io/status": "{}"},
+                   "finalizers": ["serin.io/traffic"]})
+        );
+    }
 
     fn deployment(image: &str, labels: serde_json::Value) -> Deployment {
         serde_json::from_value(json!({

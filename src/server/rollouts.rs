@@ -116,11 +116,7 @@ impl RolloutIndex {
 }
 
 fn keep_only_serin_metadata(meta: &mut CandidateMeta) {
-    meta.metadata.managed_fields = None;
-    if let Some(annotations) = meta.metadata.annotations.as_mut() {
-        annotations.retain(|key, _| key.starts_with(spec::PREFIX));
-    }
-    meta.metadata.labels = None;
+    crate::k8s::objects::keep_serin_metadata(&mut meta.metadata);
 }
 
 /// One rollout: what it is configured to do and where it is.

@@ -1,6 +1,7 @@
 //! Where metrics come from. The trait and the recording source are in `serin-core`
 //! (`source`); the live Prometheus source and `serin record` are here, with the network.
 
+pub mod budget;
 pub mod prometheus;
 pub mod record;
 

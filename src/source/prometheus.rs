@@ -110,12 +110,16 @@ impl PrometheusSource {
         Ok(merged.into_iter().map(|(metric, values)| RangeSeries { metric, values }).collect())
     }
 
-    /// Awaits one request (the HTTP client enforces the timeout) and sorts out its errors.
+    /// Awaits one request (the HTTP client enforces the timeout, and the work's
+    /// [`budget`](super::budget) its deadline) and sorts out its errors.
     async fn send(&self, request: impl Future<Output = Result<PromqlResult, ApiError>>) -> Result<Data, SourceError> {
-        match request.await {
-            Err(e) => Err(classify(&self.url, &e)),
-            Ok(result) => Ok(result.into_inner().0),
-        }
+        super::budget::bounded(async {
+            match request.await {
+                Err(e) => Err(classify(&self.url, &e)),
+                Ok(result) => Ok(result.into_inner().0),
+            }
+        })
+        .await
     }
 }
 

@@ -2,6 +2,8 @@
 //! annotations, pod-template labels. Read from a manifest (`--deployment FILE`), embedded in
 //! recordings, or (in the daemon) from the API object.
 
+pub mod claims;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -177,10 +177,18 @@ fn collection(shared: &Arc<Shared>, target: &Target, request: &Request) -> Resul
                 return watch::start(shared.clone(), res, ns.clone(), selector, options);
             }
             let store = lock(&shared.store);
+            // Pages of `limit` items, as clients ask for (kube's watcher: 500): the
+            // `continue` token is the offset of the next page in the latest state.
+            let all = store.list(res, ns.as_deref(), &selector);
+            let offset: usize = request.param("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
+            let limit = request.param("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
+            let end = limit.map_or(all.len(), |l| offset.saturating_add(l).min(all.len()));
+            let next = (end < all.len()).then(|| end.to_string());
             // Items of a list carry no apiVersion and kind on the real server either.
-            let items: Vec<Value> = store
-                .list(res, ns.as_deref(), &selector)
+            let items: Vec<Value> = all
                 .into_iter()
+                .skip(offset)
+                .take(end.saturating_sub(offset))
                 .map(|mut o| {
                     let map = o.as_object_mut().expect("stored objects are objects");
                     map.remove("apiVersion");
@@ -191,7 +199,7 @@ fn collection(shared: &Arc<Shared>, target: &Target, request: &Request) -> Resul
             let list = serde_json::json!({
                 "kind": format!("{}List", res.kind),
                 "apiVersion": res.api_version(),
-                "metadata": { "resourceVersion": store.rv().to_string() },
+                "metadata": { "resourceVersion": store.rv().to_string(), "continue": next },
                 "items": items,
             });
             Ok(json(StatusCode::OK, list))

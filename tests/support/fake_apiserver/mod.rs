@@ -17,7 +17,8 @@
 //! exist and there are no Namespace objects; core/v1 and events.k8s.io/v1 Events are
 //! separate collections; strategic merge patch and server-side apply are approximated
 //! (patch.rs); deletion propagation is always background, garbage collection and Pod
-//! deletion immediate; lists ignore `limit`/`continue` and always serve the latest state;
+//! deletion immediate; lists serve pages of `limit` items, each of the latest state (the
+//! `continue` token is an offset);
 //! one global watch history (10,000 events) rather than one per resource; Services get
 //! no clusterIP; no ReplicaSets (Pods are owned by their Deployment); no
 //! authentication, no managedFields. Deployments, like the real ones, get a new

@@ -7,6 +7,7 @@
 //! ```
 
 mod observe;
+pub mod preflight;
 mod variables;
 
 use std::time::SystemTime;

@@ -2,8 +2,8 @@
 //! intervals.
 //!
 //! The state is persisted as JSON on a Kubernetes object, so it is small and bounded: a few
-//! counters and log likelihood ratios per metric limit, and per trigger a ring of at most
-//! [`MAX_WINDOW`] interval counts. Every stored number is finite (log space, clamped), so
+//! counters and log likelihood ratios per metric limit, and per trigger a window of at most
+//! `window::SLOTS` entries (a window of up to [`MAX_WINDOW`] intervals). Every stored number is finite (log space, clamped), so
 //! the JSON never needs an infinity.
 
 use serde::{Deserialize, Serialize};
@@ -169,14 +169,26 @@ fn one() -> f64 {
     1.0
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// Window and timing state of one trigger.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TriggerState {
     pub trigger: String,
     pub metric: String,
-    /// Canary events of the most recent intervals, oldest first (at most [`MAX_WINDOW`]).
-    #[serde(default)]
+    /// Canary events of the most recent intervals, oldest first: one entry per interval, or
+    /// per block of `window_block` intervals for a long window (see `window.rs`). Written
+    /// as `[bad, total]` (or `[bad_hi, bad_lo, total]`) arrays: a third of the objects' size.
+    #[serde(default, with = "compact_events")]
     pub window: Vec<Events>,
+    /// Intervals per entry of `window` (0 or absent: one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub window_block: u32,
+    /// Intervals in the newest entry, when entries are blocks.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub window_fill: u32,
     /// Intervals with a usable reading of the metric, over the run.
     #[serde(default)]
     pub observed: u32,
@@ -191,4 +203,64 @@ pub struct TriggerState {
     /// Value metrics: consecutive out-of-range evaluations.
     #[serde(default)]
     pub out_of_range: u32,
+}
+
+/// A window's entries as short arrays; objects (statuses written before) are read too.
+mod compact_events {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Events;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        Exact([f64; 2]),
+        Bracketed([f64; 3]),
+        Object(Events),
+    }
+
+    pub fn serialize<S: Serializer>(window: &[Events], s: S) -> Result<S::Ok, S::Error> {
+        let entries: Vec<Entry> = window
+            .iter()
+            .map(|e| {
+                if e.bad_hi == e.bad_lo {
+                    Entry::Exact([e.bad_hi, e.total])
+                } else {
+                    Entry::Bracketed([e.bad_hi, e.bad_lo, e.total])
+                }
+            })
+            .collect();
+        entries.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Events>, D::Error> {
+        let entries = Vec::<Entry>::deserialize(d)?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| match entry {
+                Entry::Exact([bad, total]) => Events::exact(bad, total),
+                Entry::Bracketed([bad_hi, bad_lo, total]) => Events { bad_hi, bad_lo, total },
+                Entry::Object(events) => events,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_written_as_arrays_and_read_in_both_forms() {
+        let st = TriggerState {
+            window: vec![Events::exact(1.0, 10.0), Events { bad_hi: 1.0, bad_lo: 2.5, total: 10.0 }],
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&st).unwrap();
+        assert_eq!(json["window"], serde_json::json!([[1.0, 10.0], [1.0, 2.5, 10.0]]));
+        assert_eq!(serde_json::from_value::<TriggerState>(json).unwrap(), st);
+        let old = serde_json::json!({"trigger": "t", "metric": "m",
+            "window": [{"bad_hi": 1.0, "bad_lo": 1.0, "total": 10.0}]});
+        assert_eq!(serde_json::from_value::<TriggerState>(old).unwrap().window, vec![Events::exact(1.0, 10.0)]);
+    }
 }

@@ -20,6 +20,7 @@ pub mod sequential;
 mod tests;
 mod triggers;
 mod value;
+mod window;
 
 use std::time::{Duration, SystemTime};
 

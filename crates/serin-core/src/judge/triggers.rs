@@ -22,6 +22,7 @@ use super::format;
 use super::metric::{Readings, missing};
 use super::sequential::{MixtureTest, scaled_alternatives};
 use super::value::{in_range, range_text};
+use super::window;
 use super::{Context, JudgeConfig, TriggerStatus, TriggerVerdict};
 use crate::template::{Condition, Metric, MetricKind, Template, Trigger, TriggerAction};
 
@@ -77,9 +78,7 @@ pub fn judge(
             (condition, kind) => match events_of(condition, kind, &readings.canary) {
                 Err(msg) => (TriggerStatus::Clear, msg),
                 Ok(ev) => {
-                    st.window.push(ev.unwrap_or_default());
-                    let excess = st.window.len().saturating_sub(need);
-                    st.window.drain(..excess);
+                    window::push(&mut st, ev.unwrap_or_default(), need);
                     if let Some(e) = ev {
                         st.observed = st.observed.saturating_add(1);
                         st.step_events.add(&e);
@@ -171,7 +170,7 @@ fn rate_status(st: &mut TriggerState, look: &Look, limit: f64) -> (TriggerStatus
         "canary {} ({} over the last {})",
         format::pct_of(p.bad_hi, p.total),
         format::ratio(p.bad_hi, p.total),
-        look.span(st.window.len())
+        look.span(window::covered(st))
     );
     if !(limit > 0.0 && limit < 1.0) {
         return (TriggerStatus::Clear, format!("{over}; limit {} cannot be tested", format::pct(limit)));
@@ -180,7 +179,7 @@ fn rate_status(st: &mut TriggerState, look: &Look, limit: f64) -> (TriggerStatus
         return (TriggerStatus::Fired, line);
     }
     if p.total <= 0.0 {
-        return (TriggerStatus::Clear, format!("no canary requests over the last {}", look.span(st.window.len())));
+        return (TriggerStatus::Clear, format!("no canary requests over the last {}", look.span(window::covered(st))));
     }
     st.looks = st.looks.saturating_add(1);
     let level = look_level(look.config.alpha, st.looks, look.context.interval);
@@ -256,7 +255,7 @@ fn escalation(st: &TriggerState, look: &Look, limit: f64) -> Option<String> {
 
 fn outage_status(st: &TriggerState, look: &Look) -> (TriggerStatus, String) {
     let p = pooled(st);
-    let span = look.span(st.window.len());
+    let span = look.span(window::covered(st));
     let min = look.metric.min_requests.clamp(1, OUTAGE_MIN_REQUESTS) as f64;
     let counts = format!("{} over the last {span}", format::ratio(p.bad_hi, p.total));
     if p.total <= 0.0 || p.bad_hi < p.total {

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod quote;
 pub mod render;
 pub mod schema;
+pub mod selectors;
 pub mod validate;
 
 use std::time::Duration;

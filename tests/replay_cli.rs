@@ -71,7 +71,22 @@ fn every_shipped_recording_replays_to_its_expected_outcome() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 7, "seven shipped scenarios");
+    assert_eq!(seen, 8, "eight shipped scenarios");
+}
+
+#[test]
+fn sticky_sessions_hold_the_first_step_with_both_numbers() {
+    // The canary gets 2% of requests whatever its weight: the split check holds at 10%.
+    let json = replay_json(&["--recording", &recording("sticky-sessions")]);
+    assert_eq!(json["outcome"], "in_progress");
+    let timeline = json["timeline"].as_array().unwrap();
+    let weights: Vec<u64> =
+        timeline.iter().filter(|e| e["action"] == "set_weight").map(|e| e["weight"].as_u64().unwrap()).collect();
+    assert_eq!(weights, [10], "never past the first step");
+    let holds: Vec<&str> =
+        timeline.iter().filter(|e| e["action"] == "hold").filter_map(|e| e["detail"]["reason"].as_str()).collect();
+    assert_eq!(holds.len(), 1, "{timeline:?}");
+    assert!(holds[0].starts_with("traffic split: the canary served 2.") && holds[0].contains("its weight is 10%"), "{}", holds[0]);
 }
 
 #[test]

@@ -293,6 +293,7 @@ impl Case {
             stable,
             canary,
             gaps: vec![],
+            canary_share: None,
             expect: Expectation { outcome, trigger: None, by: None, no_progress_during_gaps: false },
         }
     }

@@ -2,11 +2,11 @@
 //! or RolledBack from anywhere; Paused while a trigger, query errors or a human say so.
 
 use crate::judge::Judgement;
-use crate::spec::{CanarySpec, OnInconclusive, RolloutSpec};
+use crate::spec::{CanarySpec, OnInconclusive, Routing, RolloutSpec};
 use crate::time::format_duration;
 
 use super::transition::Draft;
-use super::verdicts;
+use super::{split, verdicts};
 use super::{Action, Inputs, Phase, RolloutState, Transition};
 
 pub(super) fn step(
@@ -71,6 +71,12 @@ fn progress(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, judgemen
     let Some(evidence) = verdicts::gate(draft, spec, judgement, "") else { return };
     if !spec.windows.allows(draft.now) {
         return draft.hold("window", "outside every deployment window: holding the current weight");
+    }
+    // The canary must get the share of requests its weight says, or its steps gather
+    // other evidence than they claim (`split.rs`).
+    if let Some(m) = (canary.routing == Routing::Weight).then(|| split::mismatch(draft.next.weight, judgement)).flatten()
+    {
+        return draft.hold(split::HOLD_CAUSE, &m.reason());
     }
     let index = draft.next.step.unwrap_or(0);
     let in_step = draft.in_step();

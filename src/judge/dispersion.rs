@@ -38,9 +38,7 @@ const Z_UCB: f64 = -0.841_621_2;
 /// independence: adjacent differences share an interval (correlation −1/2 ⇒ covariance of
 /// the squares 1/2 of a variance 2), so 3D instead of 2D.
 const ADJACENT: f64 = 1.5;
-/// The same for the observed spread when bad events come in bursts: a burst alone in its
-/// interval makes two equal adjacent terms, which vary together (twice the variance).
-const ADJACENT_BURSTS: f64 = 2.0;
+
 
 /// χ²(k)'s quantile at the standard normal quantile `z`, by the Wilson–Hilferty cube
 /// approximation (relative error under 1% from k = 7 on, which is as few intervals as an
@@ -87,6 +85,13 @@ pub struct DispersionStats {
     /// each difference's variance, which dominates when an interval holds few bad events.
     #[serde(default)]
     pub sum_kurt: f64,
+    /// Σ u_i·u_{i−1}: adjacent differences share an interval, so their squares covary
+    /// (and only adjacent ones: the differences are 1-dependent).
+    #[serde(default)]
+    pub sum_cross: f64,
+    /// The previous pair's u, for [`Self::sum_cross`].
+    #[serde(default)]
+    pub last_u: Option<f64>,
     /// Consecutive pairs counted.
     #[serde(default)]
     pub pairs: u32,
@@ -113,6 +118,8 @@ impl DispersionStats {
                 let u = d * d / w;
                 self.sum_sq += u;
                 self.sum_sq2 += u * u;
+                self.sum_cross += self.last_u.map_or(0.0, |v| u * v);
+                self.last_u = Some(u);
                 self.sum_kurt += (e.total + r.powi(4) * n0) / (w * w);
                 self.pairs = self.pairs.saturating_add(1);
             }
@@ -138,7 +145,8 @@ impl DispersionStats {
     ///   look independent and φ = 1 (tempering by noise would only slow every test).
     /// * **Bound**: otherwise φ is the 80% upper confidence bound (X/D)·ν/χ²₀.₂(ν), with ν
     ///   from the spread the terms actually show (Satterthwaite: ν = 2X²/Var̂(X), never
-    ///   more than ν₀). A few bursts make a few large terms, a small ν and a wide bound:
+    ///   more than ν₀; Var̂ adds the lag-1 covariance, since a burst alone in its interval
+    ///   makes two equal adjacent terms). A few bursts make a few large terms, a small ν and a wide bound:
     ///   the fewer bursts seen, the more the tests are tempered. Tempering by too little is
     ///   anti-conservative (a test's level becomes α^(φ̂/φ)), by too much only costs data.
     ///
@@ -159,8 +167,13 @@ impl DispersionStats {
         if x * nu0 / d <= chi2_quantile(nu0, Z_OVERDISPERSED) {
             return 1.0;
         }
-        let spread = (self.sum_sq2 / (q * q) - x * x / d).max(0.0);
-        let nu = if spread > 0.0 { (2.0 * x * x / (ADJACENT_BURSTS * spread)).clamp(1.0, nu0) } else { nu0 };
+        // Var̂(X): the terms' spread around their mean plus twice their lag-1 covariance,
+        // never less than the spread alone (the covariance is positive in expectation).
+        let mean = x / d;
+        let spread = (self.sum_sq2 / (q * q) - d * mean * mean).max(0.0);
+        let cross = self.sum_cross / (q * q) - (d - 1.0) * mean * mean;
+        let var = spread + 2.0 * cross.max(0.0);
+        let nu = if var > 0.0 { (2.0 * x * x / var).clamp(1.0, nu0) } else { nu0 };
         let phi = (x / d) * nu / chi2_quantile(nu, Z_UCB);
         if phi.is_finite() { phi.clamp(1.0, MAX_DISPERSION) } else { MAX_DISPERSION }
     }

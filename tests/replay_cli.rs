@@ -86,7 +86,11 @@ fn sticky_sessions_hold_the_first_step_with_both_numbers() {
     let holds: Vec<&str> =
         timeline.iter().filter(|e| e["action"] == "hold").filter_map(|e| e["detail"]["reason"].as_str()).collect();
     assert_eq!(holds.len(), 1, "{timeline:?}");
-    assert!(holds[0].starts_with("traffic split: the canary served 2.") && holds[0].contains("its weight is 10%"), "{}", holds[0]);
+    assert!(
+        holds[0].starts_with("traffic split: the canary served 2.") && holds[0].contains("its weight is 10%"),
+        "{}",
+        holds[0]
+    );
 }
 
 #[test]

@@ -70,7 +70,8 @@ impl Subset<'_> {
     }
 
     fn apply(&self, plan: &mut serin::quality::grid::Plan) -> Result<(), String> {
-        let list = |text: Option<&str>| text.map(|t| t.split(',').map(str::trim).map(str::to_string).collect::<Vec<_>>());
+        let list =
+            |text: Option<&str>| text.map(|t| t.split(',').map(str::trim).map(str::to_string).collect::<Vec<_>>());
         let cases = list(self.cases);
         if let Some(unknown) = cases.iter().flatten().find(|c| serin::quality::grid::Case::by_name(c).is_none()) {
             return Err(format!("--cases: no case named {unknown}"));

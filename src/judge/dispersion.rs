@@ -39,7 +39,6 @@ const Z_UCB: f64 = -0.841_621_2;
 /// the squares 1/2 of a variance 2), so 3D instead of 2D.
 const ADJACENT: f64 = 1.5;
 
-
 /// χ²(k)'s quantile at the standard normal quantile `z`, by the Wilson–Hilferty cube
 /// approximation (relative error under 1% from k = 7 on, which is as few intervals as an
 /// estimate is made from). Evaluated every interval for every channel, so closed-form.
@@ -309,8 +308,7 @@ mod tests {
     #[test]
     fn independent_counts_at_low_traffic_are_mostly_left_untempered() {
         for requests in [60.0, 600.0] {
-            let phis: Vec<f64> =
-                (0..200).map(|seed| estimate(&clustered(seed, 60, requests, 0.005, 1.0))).collect();
+            let phis: Vec<f64> = (0..200).map(|seed| estimate(&clustered(seed, 60, requests, 0.005, 1.0))).collect();
             let untempered = phis.iter().filter(|&&p| p == 1.0).count();
             assert!(untempered >= 170, "{requests}: {untempered} of 200");
         }

@@ -165,7 +165,11 @@ mod tests {
         let m = mismatch(10, &judged((100.0, 4900.0), (20.0, 980.0))).expect("a mismatch");
         assert_eq!(m.weight, 10);
         assert!((m.observed - 0.02).abs() < 1e-9);
-        assert!(m.reason().contains("2.0% of requests this step (100 of 5000), but its weight is 10%"), "{}", m.reason());
+        assert!(
+            m.reason().contains("2.0% of requests this step (100 of 5000), but its weight is 10%"),
+            "{}",
+            m.reason()
+        );
         // A second canary doubles the share the other way.
         assert!(mismatch(25, &judged((2500.0, 2500.0), (500.0, 500.0))).is_some());
     }

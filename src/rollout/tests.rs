@@ -339,7 +339,11 @@ fn a_canary_that_gets_another_share_than_its_weight_holds_with_both_numbers() {
     assert_eq!(weights(&actions), vec![(1, 10)]);
     let holds: Vec<_> = actions.iter().filter(|(_, a)| matches!(a, Action::Hold { .. })).collect();
     assert_eq!(holds.len(), 1, "{actions:?}");
-    assert!(state.reason.contains("2.0% of requests") && state.reason.contains("its weight is 10%"), "{}", state.reason);
+    assert!(
+        state.reason.contains("2.0% of requests") && state.reason.contains("its weight is 10%"),
+        "{}",
+        state.reason
+    );
     assert_eq!(state.holding.as_deref(), Some(split::HOLD_CAUSE));
     assert_eq!(state.phase, Phase::Progressing);
     // A split that follows the weight (10%) advances after step-min as before.

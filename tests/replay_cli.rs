@@ -86,11 +86,13 @@ fn sticky_sessions_hold_the_first_step_with_both_numbers() {
     let holds: Vec<&str> =
         timeline.iter().filter(|e| e["action"] == "hold").filter_map(|e| e["detail"]["reason"].as_str()).collect();
     assert_eq!(holds.len(), 1, "{timeline:?}");
-    assert!(
-        holds[0].starts_with("traffic split: the canary served 2.") && holds[0].contains("its weight is 10%"),
-        "{}",
-        holds[0]
-    );
+    let served: f64 = holds[0]
+        .strip_prefix("traffic split: the canary served ")
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", holds[0]));
+    assert!((1.0..3.0).contains(&served), "about 2% observed: {}", holds[0]);
+    assert!(holds[0].contains("but its weight is 10%"), "{}", holds[0]);
 }
 
 #[test]

@@ -82,7 +82,8 @@ pub fn mismatch(weight: u8, judgement: &Judgement) -> Option<Mismatch> {
         return None;
     }
     let (ci, bi) = (channel.canary.interval?.total, baseline.interval?.total);
-    if !(ci + bi > 0.0) || side_of(ci / (ci + bi), w) != Some(side) {
+    let seen = ci + bi;
+    if seen.is_nan() || seen <= 0.0 || side_of(ci / seen, w) != Some(side) {
         return None;
     }
     Some(Mismatch { weight, observed: c / n, canary: c, stable: b })

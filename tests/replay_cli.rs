@@ -71,7 +71,28 @@ fn every_shipped_recording_replays_to_its_expected_outcome() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 7, "seven shipped scenarios");
+    assert_eq!(seen, 8, "eight shipped scenarios");
+}
+
+#[test]
+fn sticky_sessions_hold_the_first_step_with_both_numbers() {
+    // The canary gets 2% of requests whatever its weight: the split check holds at 10%.
+    let json = replay_json(&["--recording", &recording("sticky-sessions")]);
+    assert_eq!(json["outcome"], "in_progress");
+    let timeline = json["timeline"].as_array().unwrap();
+    let weights: Vec<u64> =
+        timeline.iter().filter(|e| e["action"] == "set_weight").map(|e| e["weight"].as_u64().unwrap()).collect();
+    assert_eq!(weights, [10], "never past the first step");
+    let holds: Vec<&str> =
+        timeline.iter().filter(|e| e["action"] == "hold").filter_map(|e| e["detail"]["reason"].as_str()).collect();
+    assert_eq!(holds.len(), 1, "{timeline:?}");
+    let served: f64 = holds[0]
+        .strip_prefix("traffic split: the canary served ")
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", holds[0]));
+    assert!((1.0..3.0).contains(&served), "about 2% observed: {}", holds[0]);
+    assert!(holds[0].contains("but its weight is 10%"), "{}", holds[0]);
 }
 
 #[test]

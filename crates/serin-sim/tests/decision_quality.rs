@@ -83,6 +83,11 @@ fn serin_never_rolls_back_a_healthy_canary_in_the_reduced_seeds() {
 fn bursts_and_extrapolated_counts_do_not_roll_back_healthy_canaries() {
     let who = [Contender::Serin];
     let cells = [
+        // At 1–10 req/s the stable's history holds few bursts: the dispersion bound must
+        // widen, not fall back to independence (4.8–7.5% were rolled back when it did).
+        ("healthy-clusters-2", 1.0),
+        ("healthy-clusters-5", 1.0),
+        ("healthy-clusters-5", 10.0),
         ("healthy-clusters-2", 30.0),
         ("healthy-clusters-5", 30.0),
         ("healthy-clusters-5", 100.0),
@@ -93,6 +98,19 @@ fn bursts_and_extrapolated_counts_do_not_roll_back_healthy_canaries() {
         let serin = figures(&cell, &who, Contender::Serin);
         // 1% of 100 runs is 1; the full grid measures the rate on 1000.
         assert!(serin.rolled_back <= 2, "{} at {} req/s: {serin:?}", cell.cell.case.name, cell.cell.rate);
+    }
+}
+
+/// Tempering by the dispersion must not cost the power to see a 3% canary whose errors come
+/// in bursts of 5 once the traffic carries enough bursts (30 req/s: 99% in the full grid;
+/// at 10 req/s no test on counts can, see `simulations/results.md`).
+#[test]
+fn a_bursty_regression_is_still_rolled_back_at_30_req_s() {
+    let who = [Contender::Serin];
+    for cell in run(&[("errors-3pct-clusters-5", 30.0)], &who, SEEDS) {
+        let serin = figures(&cell, &who, Contender::Serin);
+        assert!(serin.p_rollback() >= 0.97, "{serin:?}");
+        assert_eq!(serin.promoted, 0, "{serin:?}");
     }
 }
 
@@ -142,5 +160,21 @@ fn a_shared_incident_pauses_serin_and_is_never_rolled_back() {
         assert!(serin.paused >= serin.runs * 9 / 10, "{} req/s: paused {serin:?}", cell.cell.rate);
         // Absolute thresholds cannot tell a shared incident from a bad canary.
         assert_eq!(flagger.rolled_back, flagger.runs, "{} req/s: {flagger:?}", cell.cell.rate);
+    }
+}
+
+/// "needs ~N more minutes" comes true within 2N in ≥ 90% of forecasts, also at 1 req/s
+/// (71% there when a forecast extrapolated from a stretch too short to have shown an error).
+#[test]
+fn forecasts_are_honest_at_low_traffic() {
+    use serin_sim::quality::realism::MIN_HONEST_FORECASTS;
+    let who = [Contender::Serin];
+    for cell in run(&[("healthy", 1.0), ("healthy", 10.0)], &who, SEEDS) {
+        let runs = cell.of(&who, Contender::Serin).expect("serin ran");
+        let checked: u64 = runs.iter().map(|r| u64::from(r.forecasts_checked)).sum();
+        let honest: u64 = runs.iter().map(|r| u64::from(r.forecasts_honest)).sum();
+        assert!(checked > 0, "{} req/s: no forecast checked", cell.cell.rate);
+        let share = honest as f64 / checked as f64;
+        assert!(share >= MIN_HONEST_FORECASTS, "{} req/s: {honest} of {checked} forecasts honest", cell.cell.rate);
     }
 }

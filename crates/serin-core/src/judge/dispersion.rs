@@ -34,6 +34,10 @@ const MIN_EVENTS: f64 = 5.0;
 const Z_OVERDISPERSED: f64 = 1.281_551_6;
 /// The upper confidence bound on φ divides by χ²'s 20% quantile (an 80% bound): z₀.₂.
 const Z_UCB: f64 = -0.841_621_2;
+/// Variance of a sum of successive differences' squares ÷ that of independent ones, under
+/// independence: adjacent differences share an interval (correlation −1/2 ⇒ covariance of
+/// the squares 1/2 of a variance 2), so 3D instead of 2D.
+const ADJACENT: f64 = 1.5;
 
 /// χ²(k)'s quantile at the standard normal quantile `z`, by the Wilson–Hilferty cube
 /// approximation (relative error under 1% from k = 7 on, which is as few intervals as an
@@ -69,6 +73,27 @@ pub struct DispersionStats {
     /// Intervals counted.
     #[serde(default)]
     pub intervals: u32,
+    /// Σ u_i over consecutive pairs, u_i = d_i² / (n_i + r_i²·n_{i−1}): the uncapped squared
+    /// differences before they are divided by the **pooled** rate's p(1 − p) ([`Self::phi`]).
+    #[serde(default)]
+    pub sum_sq: f64,
+    /// Σ u_i²: how unevenly the differences are spread (a few bursts, or many small ones).
+    #[serde(default)]
+    pub sum_sq2: f64,
+    /// Σ (n_i + r_i⁴·n_{i−1}) / (n_i + r_i²·n_{i−1})²: the Poisson fourth-cumulant part of
+    /// each difference's variance, which dominates when an interval holds few bad events.
+    #[serde(default)]
+    pub sum_kurt: f64,
+    /// Σ u_i·u_{i−1}: adjacent differences share an interval, so their squares covary
+    /// (and only adjacent ones: the differences are 1-dependent).
+    #[serde(default)]
+    pub sum_cross: f64,
+    /// The previous pair's u, for [`Self::sum_cross`].
+    #[serde(default)]
+    pub last_u: Option<f64>,
+    /// Consecutive pairs counted.
+    #[serde(default)]
+    pub pairs: u32,
 }
 
 impl DispersionStats {
@@ -87,6 +112,16 @@ impl DispersionStats {
             if v.is_finite() && v > 0.0 && d.is_finite() {
                 self.sum_diff += (d * d / v).min(cap);
             }
+            let w = e.total + r * r * n0;
+            if w.is_finite() && w > 0.0 && d.is_finite() {
+                let u = d * d / w;
+                self.sum_sq += u;
+                self.sum_sq2 += u * u;
+                self.sum_cross += self.last_u.map_or(0.0, |v| u * v);
+                self.last_u = Some(u);
+                self.sum_kurt += (e.total + r.powi(4) * n0) / (w * w);
+                self.pairs = self.pairs.saturating_add(1);
+            }
         }
         self.last = Some((bad, e.total));
         self.bad += bad;
@@ -94,25 +129,52 @@ impl DispersionStats {
         self.intervals = self.intervals.saturating_add(1);
     }
 
-    /// The dispersion index φ ≥ 1 to temper with. The statistic X is about φ·χ²(I − 1). When X is not significantly above χ²(I − 1) (at level 10%)
-    /// the counts look independent and φ = 1: tempering by noise would only slow every
-    /// test. When it is, φ is an upper confidence bound, X / χ²_q(I − 1) with confidence
-    /// 1 − q (q = 20%): a test tempered by less than the true φ is
-    /// anti-conservative (its level becomes α^(φ̂/φ)), one tempered by more only needs a
-    /// little more data. 1 until there is enough data.
+    /// The baseline's dispersion index φ ≥ 1 to temper with (see `README.md`,
+    /// "Overdispersion"). Each pair's squared difference is normalised by the rate pooled
+    /// over **all** the pairs, t_i = u_i / (p̄(1 − p̄)), so X = Σ t_i estimates φ·D over D
+    /// pairs at any traffic: a pair without bad events adds 0 and still counts, as it
+    /// should (normalised by the pair's own rate, such pairs added nothing, a lone burst of
+    /// K added about K rather than K²/(mean), and at 1–10 req/s bursts of 5 looked
+    /// independent).
+    ///
+    /// * **Gate**: under independence (Poisson counts) t_i has mean 1 and variance
+    ///   2 + κ_i/p̄ (κ_i: [`Self::sum_kurt`]'s term, large when an interval holds under one
+    ///   bad event), and adjacent pairs share an interval (× 3/2), so X is matched to
+    ///   (D/ν₀)·χ²(ν₀) with ν₀ = 2D²/Var₀(X). If X is not above its 90% quantile the counts
+    ///   look independent and φ = 1 (tempering by noise would only slow every test).
+    /// * **Bound**: otherwise φ is the 80% upper confidence bound (X/D)·ν/χ²₀.₂(ν), with ν
+    ///   from the spread the terms actually show (Satterthwaite: ν = 2X²/Var̂(X), never
+    ///   more than ν₀; Var̂ adds the lag-1 covariance, since a burst alone in its interval
+    ///   makes two equal adjacent terms). A few bursts make a few large terms, a small ν and a wide bound:
+    ///   the fewer bursts seen, the more the tests are tempered. Tempering by too little is
+    ///   anti-conservative (a test's level becomes α^(φ̂/φ)), by too much only costs data.
+    ///
+    /// 1 until there are [`MIN_INTERVALS`] intervals and [`MIN_EVENTS`] bad events.
     pub fn phi(&self) -> f64 {
-        if self.intervals < MIN_INTERVALS || self.bad < MIN_EVENTS {
+        if self.intervals < MIN_INTERVALS || self.bad < MIN_EVENTS || self.pairs == 0 {
             return 1.0;
         }
-        // Adjacent differences share an interval (correlation −1/2), so their sum varies
-        // like a χ² with 2/3 of the degrees of freedom, scaled by 3/2: match both.
-        let dof = 2.0 * f64::from(self.intervals - 1) / 3.0;
-        match self.pearson().map(|x| x * 2.0 / 3.0) {
-            Some(x) if x > chi2_quantile(dof, Z_OVERDISPERSED) => {
-                (x / chi2_quantile(dof, Z_UCB)).clamp(1.0, MAX_DISPERSION)
-            }
-            _ => 1.0,
+        let p = self.bad / self.total;
+        let q = p * (1.0 - p);
+        if !(q.is_finite() && q > 0.0 && self.sum_sq.is_finite()) {
+            return 1.0;
         }
+        let d = f64::from(self.pairs);
+        let x = self.sum_sq.max(0.0) / q;
+        let var0 = ADJACENT * (2.0 * d + self.sum_kurt / p);
+        let nu0 = (2.0 * d * d / var0).max(1.0);
+        if x * nu0 / d <= chi2_quantile(nu0, Z_OVERDISPERSED) {
+            return 1.0;
+        }
+        // Var̂(X): the terms' spread around their mean plus twice their lag-1 covariance,
+        // never less than the spread alone (the covariance is positive in expectation).
+        let mean = x / d;
+        let spread = (self.sum_sq2 / (q * q) - d * mean * mean).max(0.0);
+        let cross = self.sum_cross / (q * q) - (d - 1.0) * mean * mean;
+        let var = spread + 2.0 * cross.max(0.0);
+        let nu = if var > 0.0 { (2.0 * x * x / var).clamp(1.0, nu0) } else { nu0 };
+        let phi = (x / d) * nu / chi2_quantile(nu, Z_UCB);
+        if phi.is_finite() { phi.clamp(1.0, MAX_DISPERSION) } else { MAX_DISPERSION }
     }
 }
 
@@ -204,8 +266,52 @@ mod tests {
         let (low, high) = (Poisson::new(30.0).unwrap(), Poisson::new(180.0).unwrap());
         let mut data: Vec<(f64, f64)> = (0..60).map(|_| (low.sample(&mut rng), 6000.0)).collect();
         data.extend((0..5).map(|_| (high.sample(&mut rng), 6000.0)));
-        let phi = estimate_capped(&data, CANARY_TERM_CAP);
+        let mut s = DispersionStats::default();
+        for &(bad, total) in &data {
+            s.add(&Events::exact(bad, total), CANARY_TERM_CAP);
+        }
+        let phi = s.phi_toward(1.0, 5.0);
         assert!(phi < 2.0, "{phi}");
+    }
+
+    /// `intervals` of `requests` each, errors in geometric clusters of mean `m` at `rate`.
+    fn clustered(seed: u64, intervals: usize, requests: f64, rate: f64, m: f64) -> Vec<(f64, f64)> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let clusters = Poisson::new(requests * rate / m).unwrap();
+        (0..intervals)
+            .map(|_| {
+                let k: f64 = clusters.sample(&mut rng);
+                let extra = if k > 0.0 && m > 1.0 {
+                    Poisson::new(Gamma::new(k, m - 1.0).unwrap().sample(&mut rng).max(1e-9)).unwrap().sample(&mut rng)
+                } else {
+                    0.0
+                };
+                (k + extra, requests)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bursts_are_seen_at_low_traffic() {
+        // 1 req/s of stable traffic at 0.5%: 0.3 errors a minute, bursts of mean 5 (φ = 9)
+        // arrive about once in 17 minutes. An hour holds ~3–4 bursts; normalised by each
+        // pair's own rate they looked independent (φ = 1 in most runs).
+        let phis: Vec<f64> = (0..200).map(|seed| estimate(&clustered(seed, 60, 60.0, 0.005, 5.0))).collect();
+        let tempered = phis.iter().filter(|&&p| p >= 3.0).count();
+        assert!(tempered >= 150, "{tempered} of 200 tempered by ≥ 3: {phis:?}");
+        // Bursts of mean 2 (φ = 3) at 10 req/s: about 1.5 bursts a minute.
+        let phis: Vec<f64> = (0..200).map(|seed| estimate(&clustered(seed, 60, 600.0, 0.005, 2.0))).collect();
+        let tempered = phis.iter().filter(|&&p| p >= 2.0).count();
+        assert!(tempered >= 170, "{tempered} of 200 tempered by ≥ 2: {phis:?}");
+    }
+
+    #[test]
+    fn independent_counts_at_low_traffic_are_mostly_left_untempered() {
+        for requests in [60.0, 600.0] {
+            let phis: Vec<f64> = (0..200).map(|seed| estimate(&clustered(seed, 60, requests, 0.005, 1.0))).collect();
+            let untempered = phis.iter().filter(|&&p| p == 1.0).count();
+            assert!(untempered >= 170, "{requests}: {untempered} of 200");
+        }
     }
 
     #[test]

@@ -151,7 +151,8 @@ impl Folded<'_> {
             .zip(&self.state.channels)
             .filter(|(spec, st)| spec.limit < 1.0 && channel::pass_log_e(st, spec) < threshold)
             .map(|(spec, st)| {
-                Forecast::evidence(goal, channel::pass_log_e(st, spec), threshold, st.canary_run.total, rate)
+                let log_e = channel::pass_log_e(st, spec);
+                Forecast::evidence(goal, log_e, threshold, st.canary_run.total, spec.limit, rate)
             })
             .reduce(Forecast::worse)
     }

@@ -50,6 +50,9 @@ pub fn notices(before: &RolloutState, after: &RolloutState, actions: &[Action], 
                 Action::ScaleDownPrevious => {
                     (false, "PreviousSlotScaledDown", "scale the previous slot to 0".into(), &after.reason)
                 }
+                Action::Hold { reason } if after.holding.as_deref() == Some(crate::rollout::split::HOLD_CAUSE) => {
+                    (true, "TrafficSplitMismatch", "hold".into(), reason)
+                }
                 Action::Hold { reason } => (false, "Held", "hold".into(), reason),
             };
             Notice { warning, reason, note: format!("{would}{what}: {why}") }
@@ -104,5 +107,17 @@ mod tests {
         assert_eq!(done, vec![Notice::normal("Succeeded", "stable runs it")]);
         let resumed = notices(&state(Phase::Paused, 10, ""), &state(Phase::Progressing, 10, "cleared"), &[], false);
         assert_eq!(resumed[0].reason, "Resumed");
+    }
+
+    #[test]
+    fn a_traffic_split_hold_is_a_warning_and_other_holds_are_not() {
+        let before = state(Phase::Progressing, 10, "");
+        let mut after = state(Phase::Progressing, 10, "traffic split: …");
+        after.holding = Some(crate::rollout::split::HOLD_CAUSE.into());
+        let hold = Action::Hold { reason: "traffic split: 2.0% of requests, weight 10%".into() };
+        let got = notices(&before, &after, std::slice::from_ref(&hold), false);
+        assert!(got[0].warning && got[0].reason == "TrafficSplitMismatch", "{got:?}");
+        after.holding = Some("step-max".into());
+        assert!(!notices(&before, &after, &[hold], false)[0].warning);
     }
 }

@@ -2,12 +2,12 @@
 //! or RolledBack from anywhere; Paused while a trigger, query errors or a human say so.
 
 use crate::judge::Judgement;
-use crate::spec::{CanarySpec, OnInconclusive, RolloutSpec};
+use crate::spec::{CanarySpec, OnInconclusive, RolloutSpec, Routing};
 use crate::time::format_duration;
 
 use super::transition::Draft;
-use super::verdicts;
 use super::{Action, Inputs, Phase, RolloutState, Transition};
+use super::{split, verdicts};
 
 pub(super) fn step(
     state: &RolloutState,
@@ -71,6 +71,13 @@ fn progress(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, judgemen
     if let Some(blocked) = inputs.blocked {
         let weight = draft.next.weight;
         return draft.wait(&format!("holding {weight}%: {}", blocked.why()));
+    }
+    // The canary must get the share of requests its weight says, or its steps gather
+    // other evidence than they claim (`split.rs`).
+    if let Some(m) =
+        (canary.routing == Routing::Weight).then(|| split::mismatch(draft.next.weight, judgement)).flatten()
+    {
+        return draft.hold(split::HOLD_CAUSE, &m.reason());
     }
     let index = draft.next.step.unwrap_or(0);
     let in_step = draft.in_step();

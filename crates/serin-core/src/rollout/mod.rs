@@ -16,6 +16,7 @@ pub mod action;
 mod bluegreen;
 mod canary;
 pub mod command;
+pub mod split;
 pub mod state;
 mod transition;
 mod verdicts;

@@ -331,3 +331,45 @@ fn outside_a_window_nothing_progresses_but_rollbacks_still_happen() {
     assert_eq!(tr.next.phase, Phase::RolledBack);
     assert_eq!(tr.actions, vec![Action::Rollback { trigger: "outage".into(), reason: "outage fired".into() }]);
 }
+
+/// A passing judgement whose evidence shows `canary` of every 1000 requests on the canary,
+/// the same share in every interval.
+fn passing_with_split(at: SystemTime, minute: u64, canary: f64) -> Judgement {
+    use crate::judge::evidence::{ArmEvidence, ChannelEvidence, Events};
+    let mut j = judgement(at, Verdict::Pass);
+    let arm = |per: f64| ArmEvidence {
+        interval: Some(Events::exact(0.0, per)),
+        step: Events::exact(0.0, per * minute as f64),
+        ..Default::default()
+    };
+    j.metrics[0].evidence.channels = vec![ChannelEvidence {
+        name: "error-rate".into(),
+        limit: 0.01,
+        canary: arm(canary),
+        baseline: Some(arm(1000.0 - canary)),
+        dispersion: 1.0,
+        ..Default::default()
+    }];
+    j
+}
+
+#[test]
+fn a_canary_that_gets_another_share_than_its_weight_holds_with_both_numbers() {
+    // Sticky sessions: 2% of requests whatever the weight. Every metric passes, yet the
+    // first step never advances, and the hold is reported once.
+    let spec = canary_spec(OnInconclusive::Hold);
+    let (state, actions) = drive(&spec, 40, |m| passing_with_split(t(m), m, 20.0));
+    assert_eq!(weights(&actions), vec![(1, 10)]);
+    let holds: Vec<_> = actions.iter().filter(|(_, a)| matches!(a, Action::Hold { .. })).collect();
+    assert_eq!(holds.len(), 1, "{actions:?}");
+    assert!(
+        state.reason.contains("2.0% of requests") && state.reason.contains("its weight is 10%"),
+        "{}",
+        state.reason
+    );
+    assert_eq!(state.holding.as_deref(), Some(split::HOLD_CAUSE));
+    assert_eq!(state.phase, Phase::Progressing);
+    // A split that follows the weight (10%) advances after step-min as before.
+    let (_, actions) = drive(&spec, 6, |m| passing_with_split(t(m), m, 100.0));
+    assert_eq!(weights(&actions), vec![(1, 10), (6, 25)]);
+}

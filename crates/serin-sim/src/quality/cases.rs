@@ -18,8 +18,8 @@ use super::oracle::Truth;
 pub const RATES: [f64; 6] = [0.1, 1.0, 10.0, 30.0, 100.0, 1000.0];
 /// Length of a run, unless the case says otherwise.
 pub const DURATION: Duration = Duration::from_secs(40 * 60);
-/// Traffic serin reads before the run (the stable's history, `engine::history`).
-pub const HISTORY: Duration = Duration::from_secs(60 * 60);
+/// Traffic serin reads before the run (the stable's history, `engine::HISTORY_INTERVALS`).
+pub const HISTORY: Duration = Duration::from_secs(3 * 60 * 60);
 
 const STABLE_ERROR_RATE: f64 = 0.005;
 const BASE_LATENCY: Latency = Latency { median: Duration::from_millis(80), sigma: 0.5, tail: None };
@@ -293,6 +293,7 @@ impl Case {
             stable,
             canary,
             gaps: vec![],
+            canary_share: None,
             expect: Expectation { outcome, trigger: None, by: None, no_progress_during_gaps: false },
         }
     }

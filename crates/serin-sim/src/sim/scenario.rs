@@ -54,6 +54,11 @@ pub struct Scenario {
     pub canary: Vec<VersionPhase>,
     #[serde(default)]
     pub gaps: Vec<Gap>,
+    /// The canary's actual share of requests while its weight is above 0, whatever the
+    /// weight (`2%`): sticky sessions, an ingress controller that did not apply the weight.
+    /// Absent: the share follows the weight.
+    #[serde(default, deserialize_with = "optional_fraction", skip_serializing_if = "Option::is_none")]
+    pub canary_share: Option<f64>,
     pub expect: Expectation,
 }
 
@@ -308,6 +313,9 @@ impl Scenario {
                 }
             }
         }
+        if let Some(share) = self.canary_share {
+            check_fraction("canary_share", share)?;
+        }
         for (i, g) in self.gaps.iter().enumerate() {
             if g.from >= g.to {
                 return Err(format!("gaps[{i}]: from must be before to"));
@@ -388,6 +396,10 @@ pub fn parse_fraction(text: &str) -> Result<f64, String> {
         None => text.parse::<f64>(),
     };
     value.map_err(|_| format!("{text:?} is not a percentage (`1%` or `0.01`)"))
+}
+
+fn optional_fraction<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    fraction(d).map(Some)
 }
 
 fn fraction<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {

@@ -203,7 +203,11 @@ impl World {
             Ok(d) if lambda > 0.0 => d.sample(&mut self.rng(index, STREAM_TOTAL)) as u64,
             _ => 0,
         };
-        let canary_requests = binomial(total, f64::from(self.weight) / 100.0, &mut self.rng(index, STREAM_SPLIT));
+        let share = match self.scenario.canary_share {
+            Some(share) if self.weight > 0 => share,
+            _ => f64::from(self.weight) / 100.0,
+        };
+        let canary_requests = binomial(total, share, &mut self.rng(index, STREAM_SPLIT));
         let canary_phase = version_phase(&self.scenario.canary, offset, self.weight);
         let baseline_phase = version_phase(&self.scenario.stable, offset, self.weight);
         Tick {

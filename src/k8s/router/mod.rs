@@ -3,6 +3,7 @@
 //! serin's users run today; ingress-nginx is retired upstream, and a Gateway API HTTPRoute
 //! router is meant to be the second implementation of this trait.
 
+pub mod gateway;
 pub mod nginx;
 
 use std::future::Future;

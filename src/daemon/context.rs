@@ -7,6 +7,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
+use kube::api::DynamicObject;
 
 use crate::judge::JudgeConfig;
 use crate::k8s::K8sError;
@@ -35,6 +36,7 @@ impl Context {
             services: Api::namespaced(self.client.clone(), namespace),
             ingresses: Api::namespaced(self.client.clone(), namespace),
             pods: Api::namespaced(self.client.clone(), namespace),
+            routes: crate::k8s::router::gateway_apply::http_routes(self.client.clone(), namespace),
         }
     }
 }
@@ -45,6 +47,8 @@ pub struct Apis {
     pub services: Api<Service>,
     pub ingresses: Api<Ingress>,
     pub pods: Api<Pod>,
+    /// gateway.networking.k8s.io/v1 HTTPRoutes (`serin.io/route`).
+    pub routes: Api<DynamicObject>,
 }
 
 /// Why a reconcile failed; the controller retries it.

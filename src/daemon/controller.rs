@@ -17,8 +17,11 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::api::DynamicObject;
+use kube::{Api, Client, Resource, ResourceExt};
 
+use crate::k8s::router::gateway;
+use crate::k8s::router::gateway_apply::http_route_resource;
 use crate::k8s::router::nginx::canary_ingress_name;
 use crate::k8s::scoped_api;
 use crate::spec::{self, Strategy};
@@ -46,7 +49,20 @@ pub async fn run(
     let controller = Controller::new(scoped_api::<Candidate>(&client, ns), watcher::Config::default())
         .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES));
     let store = controller.store();
-    let (for_ingress, for_service, for_stable) = (store.clone(), store.clone(), store);
+    let (for_ingress, for_service, for_stable) = (store.clone(), store.clone(), store.clone());
+    let controller = if serves_http_routes(&client).await {
+        let resource = http_route_resource();
+        let routes = match ns {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource),
+            None => Api::<DynamicObject>::all_with(client.clone(), &resource),
+        };
+        controller.watches_with(routes, resource, watcher::Config::default(), move |route| {
+            candidates_naming(&store, &route, Related::Route)
+        })
+    } else {
+        tracing::info!("the cluster serves no gateway.networking.k8s.io/v1 HTTPRoutes: not watching them");
+        controller
+    };
     controller
         .watches(scoped_api::<PartialObjectMeta<Ingress>>(&client, ns), watcher::Config::default(), move |ingress| {
             candidates_naming(&for_ingress, &ingress, Related::Ingress)
@@ -67,6 +83,19 @@ pub async fn run(
         .await;
 }
 
+/// Whether Gateway API's HTTPRoutes exist here (their CRDs are installed separately): a
+/// watch of a missing resource would fail forever, and back off every other trigger with it.
+async fn serves_http_routes(client: &Client) -> bool {
+    let group_version = format!("{}/{}", gateway::GROUP, gateway::VERSION);
+    match client.list_api_group_resources(&group_version).await {
+        Ok(list) => list.resources.iter().any(|r| r.name == gateway::PLURAL),
+        Err(e) => {
+            tracing::debug!(error = %e, "no {group_version} discovery");
+            false
+        }
+    }
+}
+
 /// The failure is logged by the reconcile itself, inside the rollout's span.
 fn error_policy(_: Arc<Candidate>, error: &Error, _: Arc<Context>) -> Action {
     Action::requeue(if error.is_conflict() { Duration::from_secs(1) } else { Duration::from_secs(10) })
@@ -77,6 +106,7 @@ enum Related {
     Ingress,
     Service,
     Stable,
+    Route,
 }
 
 /// The candidates (in the controller's cache) whose rollout names `object`, or own it.
@@ -101,6 +131,7 @@ fn names(candidate: &Candidate, related: Related, name: &str) -> bool {
         (Strategy::Canary(c), Related::Ingress) => c.ingress == name || canary_ingress_name(&c.ingress) == name,
         (Strategy::Canary(c), Related::Service) => c.canary_service == name,
         (Strategy::Canary(c), Related::Stable) => c.stable == name,
+        (Strategy::Canary(c), Related::Route) => c.route.as_deref() == Some(name),
         (Strategy::BlueGreen(bg), Related::Service) => bg.service == name,
         (Strategy::BlueGreen(_), _) => false,
     }

@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use crate::k8s::events::Notice;
 use crate::k8s::objects::{pod_labels, replicas};
 use crate::k8s::record::{Record, Work};
-use crate::k8s::router::{NginxRouter, TrafficRouter};
+use crate::k8s::router::{Router, TrafficRouter};
 use crate::k8s::{K8sError, selector, smoke, workload};
 use crate::rollout::{Action, Slot};
 use crate::spec::{RolloutSpec, Strategy};
@@ -42,8 +42,8 @@ impl Executor<'_> {
         }
     }
 
-    fn router(&self, canary: &CanaryWorld) -> NginxRouter {
-        NginxRouter::new(self.apis.ingresses.clone(), canary.route.clone())
+    fn router(&self, canary: &CanaryWorld) -> Router {
+        canary.router(self.apis)
     }
 
     async fn canary_action(&self, action: &Action, canary: &CanaryWorld) -> Result<(), K8sError> {

@@ -22,6 +22,7 @@ mod plan;
 mod reconcile;
 mod release;
 mod resolve;
+mod route_gate;
 mod run_start;
 
 use std::net::SocketAddr;

@@ -31,7 +31,7 @@ use super::context::{Apis, Context, Error};
 use super::controller::Candidate;
 use super::execute::Executor;
 use super::resolve::{World, resolve};
-use super::{command, contain, plan, release, run_start};
+use super::{command, contain, plan, release, route_gate, run_start};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
@@ -147,7 +147,10 @@ impl Reconciler<'_> {
                 }
             }
             None if record.pending.is_empty() => {
-                self.step(&mut record, &mut notices, &candidate, &spec, &analysis, &world, now).await;
+                // Gateway API: a step counts only once the gateway took its weight.
+                if !route_gate::holds(&self.apis, &world, &spec, &mut record, &mut notices, now).await? {
+                    self.step(&mut record, &mut notices, &candidate, &spec, &analysis, &world, now).await;
+                }
             }
             None => {}
         }

@@ -9,7 +9,10 @@ use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 
 use crate::k8s::objects::{pod_labels, selects};
-use crate::k8s::router::nginx::{CanaryRoute, backend_services, canary_ingress_name};
+use crate::k8s::router::gateway::{self, RouteCanary};
+use crate::k8s::router::gateway_apply::{GatewayRouter, read_route};
+use crate::k8s::router::nginx::{CanaryRoute, NginxRouter, backend_services, canary_ingress_name};
+use crate::k8s::router::Router;
 use crate::k8s::selector::{current_slot, selector};
 use crate::k8s::{K8sError, api_error, owner_reference};
 use crate::spec::{BlueGreenSpec, CanarySpec, RolloutSpec, Strategy};
@@ -18,9 +21,28 @@ use super::context::Apis;
 
 pub struct CanaryWorld {
     pub stable: Deployment,
-    /// The Service the stable Ingress routes to that selects the stable pods.
+    /// The Service the stable Ingress (or HTTPRoute) routes to that selects the stable pods.
     pub stable_service: Service,
-    pub route: CanaryRoute,
+    pub traffic: CanaryTraffic,
+}
+
+/// How the canary gets its traffic: a canary Ingress, or serin's part of an HTTPRoute.
+#[derive(Clone)]
+pub enum CanaryTraffic {
+    Ingress(CanaryRoute),
+    HttpRoute { name: String, canary: RouteCanary },
+}
+
+impl CanaryWorld {
+    /// The router that applies this rollout's weights.
+    pub fn router(&self, apis: &Apis) -> Router {
+        match &self.traffic {
+            CanaryTraffic::Ingress(route) => Router::Nginx(NginxRouter::new(apis.ingresses.clone(), route.clone())),
+            CanaryTraffic::HttpRoute { name, canary } => {
+                Router::Gateway(GatewayRouter::new(apis.routes.clone(), name.clone(), canary.clone()))
+            }
+        }
+    }
 }
 
 pub struct BlueGreenWorld {
@@ -49,6 +71,9 @@ pub async fn resolve(apis: &Apis, candidate: &Deployment, spec: &RolloutSpec) ->
 }
 
 async fn canary_world(apis: &Apis, candidate: &Deployment, canary: &CanarySpec) -> Result<Resolution, K8sError> {
+    if let Some(route) = &canary.route {
+        return route_world(apis, candidate, canary, route).await;
+    }
     let stable = apis.deployments.get_opt(&canary.stable).await.map_err(api_error("reading the stable Deployment"))?;
     let ingress = apis.ingresses.get_opt(&canary.ingress).await.map_err(api_error("reading the stable Ingress"))?;
     let mut problems = Vec::new();
@@ -107,7 +132,61 @@ async fn canary_world(apis: &Apis, candidate: &Deployment, canary: &CanarySpec) 
             )]));
         }
     }
-    Ok(Ok(World::Canary(Box::new(CanaryWorld { stable, stable_service, route }))))
+    let traffic = CanaryTraffic::Ingress(route);
+    Ok(Ok(World::Canary(Box::new(CanaryWorld { stable, stable_service, traffic }))))
+}
+
+/// Gateway API routing: the stable Deployment, the HTTPRoute, and the route's backend
+/// Services that select the stable pods; then whether serin can split the route.
+async fn route_world(
+    apis: &Apis,
+    candidate: &Deployment,
+    canary: &CanarySpec,
+    name: &str,
+) -> Result<Resolution, K8sError> {
+    let stable = apis.deployments.get_opt(&canary.stable).await.map_err(api_error("reading the stable Deployment"))?;
+    let route = read_route(&apis.routes, name).await?;
+    let mut problems = Vec::new();
+    if stable.is_none() {
+        problems.push(format!("stable Deployment {:?} (serin.io/stable) not found", canary.stable));
+    }
+    if route.is_none() {
+        problems.push(format!("HTTPRoute {name:?} (serin.io/route) not found"));
+    }
+    let (Some(stable), Some(route)) = (stable, route) else { return Ok(Err(problems)) };
+    if canary.stable == candidate.name_any() {
+        return Ok(Err(vec![format!("serin.io/stable names the candidate itself ({:?})", canary.stable)]));
+    }
+    let stable_labels = pod_labels(&stable);
+    let mut stable_services = BTreeSet::new();
+    let mut stable_service = None;
+    for backend in gateway::backend_services(&route) {
+        if backend == canary.canary_service {
+            continue;
+        }
+        let Some(service) = apis.services.get_opt(&backend).await.map_err(api_error("reading a backend Service"))?
+        else {
+            continue;
+        };
+        if selects(&selector(&service), &stable_labels) {
+            stable_services.insert(backend);
+            stable_service.get_or_insert(service);
+        }
+    }
+    let Some(stable_service) = stable_service else {
+        return Ok(Err(vec![format!(
+            "HTTPRoute {name:?} routes to no Service selecting the pods of Deployment {:?}",
+            canary.stable
+        )]));
+    };
+    let route_canary =
+        RouteCanary { stable_services, canary_service: canary.canary_service.clone(), routing: canary.routing.clone() };
+    let problems = gateway::problems(&route, &route_canary, name);
+    if !problems.is_empty() {
+        return Ok(Err(problems));
+    }
+    let traffic = CanaryTraffic::HttpRoute { name: name.to_string(), canary: route_canary };
+    Ok(Ok(World::Canary(Box::new(CanaryWorld { stable, stable_service, traffic }))))
 }
 
 async fn blue_green_world(

@@ -15,14 +15,14 @@ use kube::ResourceExt;
 use crate::k8s::K8sError;
 use crate::k8s::events::Notice;
 use crate::k8s::objects::{self, replicas, revision};
-use crate::k8s::record::{Record, Work};
+use crate::k8s::record::{Record, RouteRef, Work};
 use crate::k8s::router::nginx::canary_ingress_name;
 use crate::k8s::workload::replicas_for_weight;
 use crate::rollout::{Action, Phase, RolloutState};
 use crate::spec::{RolloutSpec, Strategy};
 
 use super::context::Apis;
-use super::resolve::{World, serving_deployment};
+use super::resolve::{CanaryTraffic, World, serving_deployment};
 
 /// The record of a run starting now, with its Event; `None` when no run starts.
 pub async fn next_run(
@@ -59,7 +59,15 @@ pub async fn next_run(
     );
     match world {
         World::Canary(canary) => {
-            record.canary_ingress = Some(canary_ingress_name(&canary.route.stable_ingress.name_any()));
+            match &canary.traffic {
+                CanaryTraffic::Ingress(route) => {
+                    record.canary_ingress = Some(canary_ingress_name(&route.stable_ingress.name_any()));
+                }
+                CanaryTraffic::HttpRoute { name, canary } => {
+                    let canary_service = canary.canary_service.clone();
+                    record.canary_route = Some(RouteRef { name: name.clone(), canary_service });
+                }
+            }
             if in_flight {
                 // No traffic on a revision nobody analysed.
                 record.pending.push(Work::Act(Action::SetWeight { weight: 0 }));

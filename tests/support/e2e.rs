@@ -102,7 +102,7 @@ impl Rig {
         Rig::start(api, TrafficConfig { candidate, rate_per_second: 400.0, ..config })
     }
 
-    fn start(api: Arc<FakeApiServer>, traffic: TrafficConfig) -> Rig {
+    pub fn start(api: Arc<FakeApiServer>, traffic: TrafficConfig) -> Rig {
         let exporter = TrafficExporter::start(traffic);
         let prometheus = TestPrometheus::start_scraping(&[exporter.address()], Duration::from_secs(1));
         prometheus.wait_until_targets_up(Duration::from_secs(30));

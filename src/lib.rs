@@ -15,4 +15,4 @@ pub mod server;
 pub mod source;
 pub mod telemetry;
 
-pub use serin_core::{engine, judge, replay, rollout, spec, target, template, time};
+pub use serin_core::{engine, judge, lifecycle, replay, rollout, spec, target, template, time};

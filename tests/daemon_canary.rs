@@ -74,6 +74,21 @@ fn a_bad_canary_is_rolled_back_by_the_error_rate_trigger() {
     );
 }
 
+/// issue 12: a rollback never waits behind a write that keeps failing when another write
+/// takes the traffic off. ingress-nginx's admission webhook checks creates and updates, not
+/// deletes: with it down, weight 0 is refused, the deletion of the canary Ingress is not.
+#[test]
+fn a_rollback_completes_while_the_ingress_webhook_refuses_updates() {
+    let rig = Rig::canary(Profile::bad(), &[]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "the first weight", |_| rig.weights_written() == vec![10]);
+    rig.api.refuse_writes("Ingress");
+    rig.wait_for_phase("sark-canary", "RolledBack", ROLLOUT_TIMEOUT);
+    rig.api.wait_until(Duration::from_secs(20), "the canary Ingress deleted", |_| !canary_ingress_exists(&rig));
+    assert_eq!(rig.weights_written(), vec![10], "no Ingress write got through the webhook");
+    rig.api.wait_until(Duration::from_secs(20), "the candidate scaled to 0", |_| replicas(&rig, "sark-canary") == 0);
+    assert_eq!(image(&rig, "sark"), "sark:0.9", "nothing promoted");
+}
+
 #[test]
 fn a_killed_daemon_resumes_mid_step_without_a_jump() {
     let mut rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "6s")]);

@@ -38,7 +38,7 @@ impl Executor<'_> {
                 workload::scale(&self.apis.deployments, &self.candidate.name_any(), *replicas).await
             }
             (Work::RemoveCanary, World::Canary(canary)) => self.remove_canary(canary, record).await,
-            (Work::RemoveCanary, World::BlueGreen(_)) | (Work::Release, _) => Ok(()),
+            (Work::RemoveCanary, World::BlueGreen(_)) => Ok(()),
         }
     }
 
@@ -67,7 +67,14 @@ impl Executor<'_> {
                 Ok(())
             }
             // Weight 0 at once, in one write; the canary's removal follows as its own work.
-            Action::Rollback { .. } => self.router(canary).set_weight(0).await,
+            // A refused weight write (an admission webhook down: it checks updates, not
+            // deletes) must not keep the removal from running: it takes the traffic off too.
+            Action::Rollback { .. } => {
+                if let Err(e) = self.router(canary).set_weight(0).await {
+                    tracing::warn!(error = %e, "rollback: weight 0 not written; removing the canary route instead");
+                }
+                Ok(())
+            }
             Action::Promote { .. } => {
                 workload::promote(&self.apis.deployments, &canary.stable.name_any(), self.candidate).await
             }
@@ -80,8 +87,13 @@ impl Executor<'_> {
     /// replicas for the next run). Stable is never scaled: it serves all traffic.
     async fn remove_canary(&self, canary: &CanaryWorld, record: &mut Record) -> Result<(), K8sError> {
         let router = self.router(canary);
-        router.set_weight(0).await?;
+        let zero = router.set_weight(0).await;
+        // The removal alone also takes the traffic off: a failed weight write only matters
+        // when the removal fails too.
         router.remove().await?;
+        if let Err(e) = zero {
+            tracing::warn!(error = %e, "weight 0 was refused; the canary route was removed all the same");
+        }
         let current = replicas(self.candidate);
         if current > 0 {
             record.replicas_before = Some(current);

@@ -18,12 +18,11 @@ mod context;
 mod controller;
 mod execute;
 pub mod leader;
-mod plan;
 mod reconcile;
 mod release;
 mod resolve;
 mod route_gate;
-mod run_start;
+mod snapshot;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

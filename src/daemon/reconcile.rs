@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! fresh read ─► deleting? finalize │ opted out? release │ invalid? report, touch nothing
-//!            ─► resolve related objects ─► new run? ─► due tick? observe ─► engine::decide
-//!            ─► write the record (state + pending work) ─► Events ─► do the work ─► write again
+//!            ─► resolve related objects ─► snapshot ─► due tick? observe
+//!            ─► lifecycle::plan (pure) ─► write the record (state + pending work)
+//!            ─► do the work ─► write again ─► Events
 //! ```
 //!
 //! The record is written *before* the work is done (write-ahead): a daemon killed between
@@ -20,18 +21,20 @@ use kube::{Resource, ResourceExt};
 use tracing::Instrument;
 
 use crate::engine::{self, Analysis};
-use crate::k8s::events::{self, Notice};
+use crate::judge::IntervalObservation;
+use crate::k8s::events::Notice;
 use crate::k8s::objects::{self, revision, target_of};
-use crate::k8s::record::{self, Record, Work};
-use crate::k8s::{FINALIZER, K8sError, api_error, workload};
-use crate::rollout::{Inputs, Phase};
+use crate::k8s::record::{self, Record};
+use crate::k8s::{FINALIZER, K8sError, api_error};
+use crate::lifecycle::{self, CommandOutcome, config};
+use crate::rollout::Phase;
 use crate::spec::{self, RolloutSpec};
 
 use super::context::{Apis, Context, Error};
 use super::controller::Candidate;
 use super::execute::Executor;
 use super::resolve::{World, resolve};
-use super::{command, contain, plan, release, route_gate, run_start};
+use super::{command, contain, release, route_gate, snapshot};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
@@ -99,126 +102,132 @@ impl Reconciler<'_> {
         if !spec::is_opted_in(candidate.annotations()) {
             return self.release(&mut candidate, stored).await;
         }
-        let spec = match spec::parse(self.name, candidate.annotations()) {
-            Ok(spec) => spec,
-            Err(errors) => {
-                let problems = errors.0.iter().map(ToString::to_string).collect();
-                return self.invalid(&mut candidate, stored, problems, now).await;
-            }
+        // A run in flight follows the configuration it started with (README, "Lifecycle").
+        let kept = stored.as_ref().filter(|r| in_flight(r)).map(|r| &r.config).filter(|c| !c.is_empty());
+        let effective = match config::effective(self.name, candidate.annotations(), kept) {
+            Ok(effective) => effective,
+            Err(problems) => return self.invalid(&mut candidate, stored, problems, now).await,
         };
-        let world = match resolve(&self.apis, &candidate, &spec).await? {
+        let world = match resolve(&self.apis, &candidate, &effective.spec).await? {
             Ok(world) => world,
             Err(problems) => return self.invalid(&mut candidate, stored, problems, now).await,
         };
-        let spec = with_slots(spec, &world, stored.as_ref());
+        let spec = with_slots(effective.spec.clone(), &world, stored.as_ref());
         let analysis = match engine::prepare(&spec, &self.ctx.catalog, &target_of(&candidate)) {
             Ok(analysis) => analysis,
             Err(e) => return self.invalid(&mut candidate, stored, vec![e.to_string()], now).await,
         };
-        let dry_run = spec.dry_run || self.ctx.dry_run;
+        let snapshot = snapshot::read(&self.apis, &candidate, &world, stored.as_ref()).await?;
         let requested = command::Requested::find(candidate.annotations());
-        let mut notices = Vec::new();
-        let started = run_start::next_run(&self.apis, &candidate, &spec, &world, stored.as_ref(), now, dry_run).await?;
-        let mut record = match (started, stored.clone()) {
-            (Some((record, notice)), _) => {
-                notices.push(notice);
-                record
-            }
-            (None, Some(record)) if record.state.phase != Phase::Invalid => record,
-            (None, _) => {
-                if requested.is_some() {
-                    self.reject_command(&mut candidate).await?;
-                }
-                return Ok(controller::Action::await_change());
-            }
+        // Gateway API: a step counts only once the gateway took its weight (route_gate.rs).
+        let (read, mut gated, mut gate_notices) = (stored.clone(), stored, Vec::new());
+        let held = route_gate::check(&self.apis, &world, &spec, &mut gated, &mut gate_notices, now).await?;
+        let gate_changed = gated != read;
+        let (stored, observation) = match held {
+            true => (gated, None),
+            false => self.observe(gated, &spec, &analysis, now).await,
         };
-        if !record.invalid.is_empty() {
-            record.invalid.clear();
-            notices.push(Notice::normal("ConfigurationValid", "the configuration is valid again: resuming"));
-        }
-        // A command waits for the work already decided; it then replaces this step.
-        let consume_command = requested.is_some() && record.pending.is_empty();
-        match requested.filter(|_| consume_command) {
-            Some(requested) => {
-                let inputs = inputs(&candidate, &world, &record, now);
-                notices.extend(command::apply(&requested, &mut record, &spec, &inputs));
-                if !record.dry_run {
-                    self.ctx.metrics.decided(record.pending.iter().filter_map(Work::action));
-                }
+        let config = config::of(candidate.annotations());
+        let plan = lifecycle::plan(&lifecycle::Input {
+            stored: stored.as_ref(),
+            spec: &spec,
+            config: &config,
+            analysis: &analysis,
+            snapshot: &snapshot,
+            command: requested.as_ref(),
+            tick: observation.as_ref().map(|o| lifecycle::Tick { at: o.at, observation: o }),
+            broken: &effective.broken,
+            deferred: &effective.deferred,
+            dry_run: spec.dry_run || self.ctx.dry_run,
+            judge: &self.ctx.judge,
+            now,
+        });
+        self.account(&plan);
+        let Some(mut record) = plan.record else {
+            if plan.command == CommandOutcome::NoRun {
+                self.reject_command(&mut candidate).await?;
             }
-            None if record.pending.is_empty() => {
-                // Gateway API: a step counts only once the gateway took its weight.
-                if !route_gate::holds(&self.apis, &world, &spec, &mut record, &mut notices, now).await? {
-                    self.step(&mut record, &mut notices, &candidate, &spec, &analysis, &world, now).await;
-                }
-            }
-            None => {}
-        }
-        self.save_consuming(&mut candidate, stored.as_ref(), &record, consume_command).await?;
-        self.publish(&candidate, &notices).await;
+            return Ok(controller::Action::await_change());
+        };
+        let consumed = plan.command == CommandOutcome::Consumed;
+        let before = if gate_changed { read.as_ref() } else { stored.as_ref() };
+        self.save_consuming(&mut candidate, before, &record, consumed).await?;
 
+        // The work, then the Events (best effort: a slow Events API never delays traffic).
         let written = record.clone();
-        let mut done = Vec::new();
-        if !record.pending.is_empty() {
-            let executor =
-                Executor { ctx: self.ctx, apis: &self.apis, candidate: &candidate, spec: &spec, world: &world };
-            for work in written.pending.iter() {
-                executor.run(work, &mut record, &mut done).await?;
+        let mut notices = gate_notices;
+        notices.extend(plan.notices);
+        let executor = Executor { ctx: self.ctx, apis: &self.apis, candidate: &candidate, spec: &spec, world: &world };
+        let mut outcome = Ok(());
+        for work in written.pending.iter() {
+            outcome = executor.run(work, &mut record, &mut notices).await;
+            if outcome.is_err() {
+                break;
             }
-            record.pending.clear();
         }
-        // In the same write as the end of the work: a finished run shows its final phase
-        // and drops the finalizer at once.
-        record.settled |= plan::is_settled(&record, &spec);
-        self.save(&mut candidate, Some(&written), &record).await?;
-        self.publish(&candidate, &done).await;
+        if outcome.is_ok() {
+            lifecycle::work_done(&mut record, &spec, SystemTime::now());
+            outcome = self.save_after_work(&mut candidate, &written, &record).await;
+        }
+        self.publish(&candidate, &notices).await;
+        outcome?;
         Ok(self.requeue(&record, &spec))
     }
 
-    /// Observes if a tick is due, decides, and turns the transition into pending work.
-    #[allow(clippy::too_many_arguments)]
-    async fn step(
+    /// The run on record, primed with the baseline's history, and the due tick's
+    /// measurements, when a tick is due.
+    async fn observe(
         &self,
-        record: &mut Record,
-        notices: &mut Vec<Notice>,
-        candidate: &Deployment,
+        stored: Option<Record>,
         spec: &RolloutSpec,
         analysis: &Analysis,
-        world: &World,
         now: SystemTime,
-    ) {
-        if engine::finished(&record.state) {
-            return;
-        }
-        let tick = plan::due_tick(record, spec, now);
-        if tick.is_none() && !plan::steps_between_ticks(&record.state) {
-            return;
-        }
-        let at = tick.unwrap_or(now);
-        let observation = match tick {
-            Some(at) => {
-                engine::prime(&mut record.state, &self.ctx.source, spec, analysis).await;
-                Some(engine::observe(&self.ctx.source, analysis, at).await)
-            }
-            None => None,
+    ) -> (Option<Record>, Option<IntervalObservation>) {
+        let Some(mut record) = stored else { return (None, None) };
+        let due = match record.state.phase {
+            Phase::Invalid => None,
+            _ if engine::finished(&record.state) => None,
+            _ => lifecycle::due_tick(&record, spec, now),
         };
-        let inputs = inputs(candidate, world, record, at);
-        let decision = engine::decide(&record.state, spec, analysis, observation.as_ref(), &inputs, &self.ctx.judge);
-        if let Some(judgement) = &decision.judgement {
+        let Some(at) = due else { return (Some(record), None) };
+        engine::prime(&mut record.state, &self.ctx.source, spec, analysis).await;
+        let observation = engine::observe(&self.ctx.source, analysis, at).await;
+        (Some(record), Some(observation))
+    }
+
+    /// serin's own metrics and the log lines of a plan.
+    fn account(&self, plan: &lifecycle::Plan) {
+        if let Some(judgement) = &plan.judgement {
             self.ctx.metrics.judged(judgement);
             for m in &judgement.metrics {
                 tracing::info!(metric = %m.metric, verdict = m.verdict.as_str(), "{}", m.reason);
             }
         }
-        let transition = decision.transition;
-        if !record.dry_run {
-            self.ctx.metrics.decided(&transition.actions);
+        if !plan.record.as_ref().is_some_and(|r| r.dry_run) {
+            self.ctx.metrics.decided(&plan.decided);
         }
-        notices.extend(events::notices(&record.state, &transition.next, &transition.actions, record.dry_run));
-        record.pending = plan::work_for(spec, &record.state, &transition.next, &transition.actions);
-        record.state = transition.next;
-        if tick.is_some() {
-            record.analysed_at = Some(at);
+    }
+
+    /// Writes the record after the work. The work itself may have changed the candidate's
+    /// resourceVersion (scaling it): when the fresh candidate still carries the record
+    /// written before the work, the write is retried on it rather than lost.
+    async fn save_after_work(
+        &self,
+        candidate: &mut Deployment,
+        written: &Record,
+        record: &Record,
+    ) -> Result<(), K8sError> {
+        match self.save(candidate, Some(written), record).await {
+            Err(e) if e.is_conflict() => {
+                let fresh =
+                    self.apis.deployments.get(self.name).await.map_err(api_error("re-reading the candidate"))?;
+                if Record::read(fresh.annotations()).ok().flatten().as_ref() != Some(written) {
+                    return Err(e);
+                }
+                *candidate = fresh;
+                self.save(candidate, Some(written), record).await
+            }
+            other => other,
         }
     }
 
@@ -227,11 +236,11 @@ impl Reconciler<'_> {
             return controller::Action::await_change();
         }
         let now = SystemTime::now();
-        if plan::due_tick(record, spec, now).is_some() {
+        if lifecycle::due_tick(record, spec, now).is_some() {
             // Still behind (catching up after a restart): the next tick at once.
             return controller::Action::requeue(Duration::from_millis(100));
         }
-        controller::Action::requeue(plan::requeue_after(record, spec, now))
+        controller::Action::requeue(lifecycle::requeue_after(record, spec, now))
     }
 
     /// Writes the record (and serin's finalizer) when anything changed, guarded by the
@@ -254,7 +263,7 @@ impl Reconciler<'_> {
         record: &Record,
         consume_command: bool,
     ) -> Result<(), K8sError> {
-        let hold = plan::holds_finalizer(record);
+        let hold = lifecycle::holds_finalizer(record);
         let has = candidate.finalizers().iter().any(|f| f == FINALIZER);
         let unchanged = before.is_some_and(|b| !record.differs_from(b));
         if unchanged && hold == has && !consume_command {
@@ -388,19 +397,7 @@ fn with_slots(mut spec: RolloutSpec, world: &World, stored: Option<&Record>) -> 
     spec
 }
 
-/// What the state machine needs to know about the cluster.
-fn inputs(candidate: &Deployment, world: &World, record: &Record, now: SystemTime) -> Inputs {
-    let promotion_complete = match world {
-        // A dry run promotes nothing, so there is nothing to wait for.
-        World::Canary(c) => {
-            record.dry_run || (workload::is_promoted(&c.stable, candidate) && objects::is_rolled_out(&c.stable))
-        }
-        World::BlueGreen(_) => false,
-    };
-    Inputs {
-        now,
-        candidate_ready: objects::is_rolled_out(candidate),
-        smoke_passed: record.smoke.as_ref().map(|s| s.passed),
-        promotion_complete,
-    }
+/// A run that has not ended: it keeps its configuration.
+fn in_flight(record: &Record) -> bool {
+    !engine::finished(&record.state) && record.state.phase != Phase::Invalid
 }

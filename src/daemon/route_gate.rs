@@ -31,6 +31,21 @@ use super::resolve::{CanaryTraffic, World};
 
 const REFUSED: &str = "route-refused";
 
+/// [`holds`] for the run on record, unless work is still pending (it goes first).
+pub async fn check(
+    apis: &Apis,
+    world: &World,
+    spec: &RolloutSpec,
+    stored: &mut Option<Record>,
+    notices: &mut Vec<Notice>,
+    now: SystemTime,
+) -> Result<bool, K8sError> {
+    match stored.as_mut().filter(|r| r.pending.is_empty()) {
+        Some(record) => holds(apis, world, spec, record, notices, now).await,
+        None => Ok(false),
+    }
+}
+
 /// True when the step must wait (the record says why); false to analyse as usual.
 pub async fn holds(
     apis: &Apis,

@@ -57,11 +57,7 @@ pub async fn scale(deployments: &Api<Deployment>, name: &str, replicas: i32) -> 
     Ok(())
 }
 
-/// Canary replicas for `weight` with `scale-with-weight`: ceil(stable × weight / 100), ≥ 1.
-pub fn replicas_for_weight(stable_replicas: i32, weight: u8) -> i32 {
-    let scaled = (i64::from(stable_replicas.max(0)) * i64::from(weight) + 99) / 100;
-    i32::try_from(scaled).unwrap_or(i32::MAX).max(1)
-}
+pub use serin_core::lifecycle::replicas_for_weight;
 
 /// The canary Service: the stable Service's ports, selecting the candidate's pods.
 pub fn desired_canary_service(

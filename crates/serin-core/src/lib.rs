@@ -20,6 +20,7 @@
 
 pub mod engine;
 pub mod judge;
+pub mod lifecycle;
 pub mod replay;
 pub mod rollout;
 pub mod source;

@@ -134,6 +134,12 @@ fn serve(shared: &Arc<Shared>, path: &str, request: &Request) -> Result<Response
         };
     }
     let target = parse_path(path)?;
+    if matches!(request.method, Method::POST | Method::PUT | Method::PATCH) {
+        let refused = lock(&shared.refused_writes).iter().find(|(kind, _)| kind == target.res.kind).cloned();
+        if let Some((_, message)) = refused {
+            return Err(ApiError::internal(&message));
+        }
+    }
     match (&target.name, target.subresource.as_deref()) {
         (None, _) => collection(shared, &target, request),
         (Some(_), None) => item(shared, &target, request, Part::Main),

@@ -96,6 +96,8 @@ pub struct Shared {
     controller: Mutex<ControllerConfig>,
     /// The gateway controller's behaviour per HTTPRoute (namespace, name).
     gateway: Mutex<std::collections::HashMap<(String, String), GatewayBehaviour>>,
+    /// Kinds whose creates and updates an admission webhook refuses (the message it gives).
+    refused_writes: Mutex<Vec<(String, String)>>,
     /// Set to true when the handle drops: every task ends.
     shutdown: tokio::sync::watch::Sender<bool>,
     log: bool,
@@ -126,6 +128,7 @@ impl FakeApiServer {
             requests: Mutex::new(Vec::new()),
             controller: Mutex::new(ControllerConfig::default()),
             gateway: Mutex::new(std::collections::HashMap::new()),
+            refused_writes: Mutex::new(Vec::new()),
             shutdown,
             log: std::env::var("FAKE_APISERVER_LOG").is_ok_and(|v| v == "1"),
         });
@@ -243,6 +246,24 @@ impl FakeApiServer {
     }
 
     /// The IP of Pods from now on (existing Pods are updated too).
+    /// A validating admission webhook for `kind` that is down (failurePolicy: Fail): every
+    /// CREATE and UPDATE (POST, PUT, PATCH) of that kind is refused with a 500, as the real
+    /// server answers; DELETEs, which ingress-nginx's webhook does not check, pass.
+    pub fn refuse_writes(&self, kind: &str) {
+        let message = format!(
+            "failed calling webhook \"validate.{}.example\": failed to call webhook: \
+             Post \"https://admission.example.svc:443/validate?timeout=10s\": dial tcp 127.0.0.1:8443: connect: \
+             connection refused",
+            kind.to_lowercase()
+        );
+        lock(&self.shared.refused_writes).push((kind.to_string(), message));
+    }
+
+    /// The webhook is back.
+    pub fn accept_writes(&self) {
+        lock(&self.shared.refused_writes).clear();
+    }
+
     pub fn set_pod_ip(&self, ip: &str) {
         lock(&self.shared.controller).pod_ip = ip.to_string();
     }

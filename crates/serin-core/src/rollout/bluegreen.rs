@@ -27,7 +27,7 @@ pub(super) fn step(
         Phase::Succeeded => keep_previous(&mut draft, bg),
         Phase::Pending => before_flip(&mut draft, spec, bg, inputs, judgement.is_some()),
         Phase::Progressing | Phase::Paused => match judgement {
-            Some(j) => observe(&mut draft, spec, bg, j),
+            Some(j) => observe(&mut draft, spec, bg, j, inputs),
             None => draft.wait("waiting for the first analysis after the flip"),
         },
     }
@@ -78,6 +78,9 @@ fn before_flip(draft: &mut Draft, spec: &RolloutSpec, bg: &BlueGreenSpec, inputs
     if !analysed {
         return draft.wait("ready to flip: waiting for the next analysis of the previous slot (the baseline)");
     }
+    if let Some(blocked) = inputs.blocked {
+        return draft.wait(&format!("ready to flip; the flip waits: {}", blocked.why()));
+    }
     draft.next.phase = Phase::Progressing;
     draft.next.stage = Some(BlueGreenStage::Observing);
     draft.next.weight = 100;
@@ -91,9 +94,12 @@ fn smoke_note(bg: &BlueGreenSpec) -> &'static str {
     if bg.smoke.is_empty() { "" } else { " and smoke checks passed" }
 }
 
-fn observe(draft: &mut Draft, spec: &RolloutSpec, bg: &BlueGreenSpec, judgement: &Judgement) {
+fn observe(draft: &mut Draft, spec: &RolloutSpec, bg: &BlueGreenSpec, judgement: &Judgement, inputs: &Inputs) {
     let Some(evidence) = verdicts::gate(draft, spec, judgement, " (live on the candidate)") else { return };
     let (evidence_ok, waiting_reason) = (evidence.is_ok(), evidence.err().unwrap_or_default());
+    if let Some(blocked) = inputs.blocked {
+        return draft.wait(&format!("live on the candidate; success waits: {}", blocked.why()));
+    }
     if draft.in_step() < bg.observe {
         return draft.wait(if evidence_ok { "observing: every metric passes so far" } else { &waiting_reason });
     }

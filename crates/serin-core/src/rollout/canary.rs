@@ -19,18 +19,11 @@ pub(super) fn step(
     let mut draft = super::begin(state, spec, judgement, inputs);
     match state.phase {
         Phase::Succeeded | Phase::RolledBack | Phase::Invalid => {}
-        Phase::Promoting => {
-            if inputs.promotion_complete {
-                draft.next.phase = Phase::Succeeded;
-                draft.next.weight = 0;
-                draft.next.reason = "the stable Deployment runs the candidate's pod spec; canary removed".into();
-            } else {
-                draft.wait("promoting: waiting for the stable Deployment to roll out");
-            }
-        }
+        Phase::Promoting => promoting(&mut draft, spec, inputs),
         Phase::Pending => start(&mut draft, spec, canary, inputs),
+        Phase::Progressing | Phase::Paused if verdicts::no_pods_too_long(&mut draft, spec) => {}
         Phase::Progressing | Phase::Paused => match judgement {
-            Some(j) => progress(&mut draft, spec, canary, j),
+            Some(j) => progress(&mut draft, spec, canary, j, inputs),
             None => draft.wait("waiting for the first analysis"),
         },
     }
@@ -57,6 +50,9 @@ fn start(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, inputs: &In
         draft.hold("window", "outside every deployment window: not starting");
         return;
     }
+    if let Some(blocked) = inputs.blocked {
+        return draft.wait(&format!("candidate ready; first weight waits: {}", blocked.why()));
+    }
     let weight = canary.steps[0];
     draft.next.phase = Phase::Progressing;
     draft.next.step = Some(0);
@@ -67,10 +63,14 @@ fn start(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, inputs: &In
 }
 
 /// At a step: roll back, pause, hold, advance or promote, in that order of precedence.
-fn progress(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, judgement: &Judgement) {
+fn progress(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, judgement: &Judgement, inputs: &Inputs) {
     let Some(evidence) = verdicts::gate(draft, spec, judgement, "") else { return };
     if !spec.windows.allows(draft.now) {
         return draft.hold("window", "outside every deployment window: holding the current weight");
+    }
+    if let Some(blocked) = inputs.blocked {
+        let weight = draft.next.weight;
+        return draft.wait(&format!("holding {weight}%: {}", blocked.why()));
     }
     let index = draft.next.step.unwrap_or(0);
     let in_step = draft.in_step();
@@ -105,6 +105,28 @@ fn progress(draft: &mut Draft, spec: &RolloutSpec, canary: &CanarySpec, judgemen
         }
         OnInconclusive::Advance | OnInconclusive::Hold => draft.hold("step-max", &format!("{why}; holding")),
     }
+}
+
+/// After the promote: the stable Deployment rolls out the candidate's pod spec. That waits at
+/// most progress-deadline; then the canary's traffic goes back to the stable's Service,
+/// whose old pods a stuck rollout keeps serving.
+fn promoting(draft: &mut Draft, spec: &RolloutSpec, inputs: &Inputs) {
+    if inputs.promotion_complete {
+        draft.next.phase = Phase::Succeeded;
+        draft.next.weight = 0;
+        draft.next.reason = "the stable Deployment runs the candidate's pod spec; canary removed".into();
+        return;
+    }
+    let since = draft.next.decided_at.unwrap_or(draft.next.step_started);
+    if draft.now.duration_since(since).unwrap_or_default() >= spec.progress_deadline {
+        let reason = format!(
+            "the stable Deployment did not roll out the candidate's pod spec within progress-deadline {}: canary \
+             weight 0; the stable keeps the pod spec it was given (`kubectl rollout undo` reverts it)",
+            format_duration(spec.progress_deadline)
+        );
+        return draft.roll_back("promotion-deadline", &reason);
+    }
+    draft.wait("promoting: waiting for the stable Deployment to roll out");
 }
 
 fn advance(draft: &mut Draft, canary: &CanarySpec, index: usize, why: &str) {

@@ -54,6 +54,8 @@ pub fn refusal(command: Command, state: &RolloutState, spec: &RolloutSpec, candi
     match command {
         Command::Abort => match state.phase {
             Phase::Pending | Phase::Progressing | Phase::Paused => None,
+            // The canary still carries traffic until the stable has rolled out.
+            Phase::Promoting if matches!(spec.strategy, Strategy::Canary(_)) => None,
             Phase::Succeeded if in_rollback_window(state, spec) => None,
             _ => Some(format!("nothing to abort: the rollout is {phase}")),
         },
@@ -182,8 +184,10 @@ mod tests {
     fn commands_that_cannot_apply_are_refused_with_the_reason() {
         let canary = spec("canary");
         for phase in [Phase::Succeeded, Phase::RolledBack, Phase::Invalid, Phase::Promoting] {
-            assert!(refusal(Command::Abort, &state(phase, 0), &canary, true).is_some(), "{phase:?}");
             assert!(refusal(Command::Promote, &state(phase, 0), &canary, true).is_some(), "{phase:?}");
+            let abort = refusal(Command::Abort, &state(phase, 0), &canary, true);
+            // A promoting canary still carries traffic until the stable has rolled out.
+            assert_eq!(abort.is_none(), phase == Phase::Promoting, "{phase:?}");
         }
         let not_ready = refusal(Command::Promote, &state(Phase::Pending, 0), &canary, false).unwrap();
         assert!(not_ready.contains("not Available"), "{not_ready}");

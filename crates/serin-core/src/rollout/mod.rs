@@ -42,12 +42,39 @@ pub struct Inputs {
     /// Canary: after [`Action::Promote`], the stable Deployment runs the candidate's pod
     /// spec and the canary is gone (replay: at once).
     pub promotion_complete: bool,
+    /// Why the rollout may not progress at this step, if it may not. Rollbacks, pauses and
+    /// the deadlines still act; more weight, a flip or a promotion wait (README, "Lifecycle").
+    pub blocked: Option<Blocked>,
+}
+
+/// What keeps a step from progressing although the evidence may allow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    /// The tick is in the past (the daemon is catching up after downtime): what was missed
+    /// may roll back, never progress, so every step is observed live for step-min.
+    CatchingUp,
+    /// Work decided earlier is not done yet (a write keeps failing): the next weight waits
+    /// until the cluster carries the current one.
+    WorkPending,
+    /// The candidate's configuration is broken: the run is guarded by the configuration it
+    /// started with until the annotations are fixed.
+    ConfigurationBroken,
+}
+
+impl Blocked {
+    pub fn why(self) -> &'static str {
+        match self {
+            Blocked::CatchingUp => "catching up on missed analysis ticks: a missed tick may roll back, never progress",
+            Blocked::WorkPending => "the previous traffic change is not applied yet",
+            Blocked::ConfigurationBroken => "the configuration is broken: guarded by the one the run started with",
+        }
+    }
 }
 
 impl Inputs {
     /// Inputs of an offline run, where the world does whatever it is told at once.
     pub fn offline(now: SystemTime) -> Inputs {
-        Inputs { now, candidate_ready: true, smoke_passed: Some(true), promotion_complete: true }
+        Inputs { now, candidate_ready: true, smoke_passed: Some(true), promotion_complete: true, blocked: None }
     }
 }
 
@@ -68,6 +95,10 @@ fn begin(
 ) -> transition::Draft {
     let mut draft = transition::Draft::new(state, inputs.now, spec.interval);
     draft.next.consecutive_errors = verdicts::errors_in_a_row(state.consecutive_errors, judgement);
+    draft.next.unready_since = match inputs.candidate_ready {
+        true => None,
+        false => state.unready_since.or(Some(inputs.now)),
+    };
     if let Some(j) = judgement {
         draft.next.last_verdicts = j.metrics.clone();
     }

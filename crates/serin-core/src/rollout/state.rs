@@ -87,6 +87,10 @@ pub struct RolloutState {
     /// Why progress is held (step-max reached, outside a window), so a hold is reported once.
     #[serde(default)]
     pub holding: Option<String>,
+    /// Since when the candidate has had no ready pods during the run (`outage` once that
+    /// lasts progress-deadline).
+    #[serde(with = "crate::time::rfc3339_option", default, skip_serializing_if = "Option::is_none")]
+    pub unready_since: Option<SystemTime>,
 }
 
 impl RolloutState {
@@ -109,6 +113,7 @@ impl RolloutState {
             trigger: None,
             decided_at: None,
             holding: None,
+            unready_since: None,
         }
     }
 }

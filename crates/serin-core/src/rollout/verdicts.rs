@@ -59,6 +59,21 @@ pub fn read(judgement: &Judgement, errors_in_a_row: u32) -> Call {
     Call::Hold { reason: if waiting.is_empty() { "no metrics to judge".into() } else { waiting.join("; ") } }
 }
 
+/// Rolls back with `outage` when the candidate has had no ready pods for progress-deadline
+/// during the run (no pods, no data: the analysis alone would only ever hold). True if so.
+pub fn no_pods_too_long(draft: &mut Draft, spec: &RolloutSpec) -> bool {
+    let Some(since) = draft.next.unready_since else { return false };
+    if draft.now.duration_since(since).unwrap_or_default() < spec.progress_deadline {
+        return false;
+    }
+    let reason = format!(
+        "no candidate pod ready for progress-deadline {}",
+        crate::time::format_duration(spec.progress_deadline)
+    );
+    draft.roll_back("outage", &reason);
+    true
+}
+
 /// Counts query-error ticks in a row, including this judgement.
 pub fn errors_in_a_row(previous: u32, judgement: Option<&Judgement>) -> u32 {
     match judgement {

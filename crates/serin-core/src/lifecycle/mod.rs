@@ -1,0 +1,265 @@
+//! The lifecycle planner: every decision the daemon makes around the judge and the state
+//! machines, as one pure function (README, "Lifecycle").
+//!
+//! ```text
+//!  the daemon reads ─► Snapshot + stored Record + command + observation ─► plan(…, now)
+//!        ▲                                                                     │
+//!        └──── next reconcile ◄── apply Plan.record.pending (the only writes) ◄┘
+//! ```
+//!
+//! [`plan`] decides when a run starts, which configuration it follows, whether a tick may
+//! progress (never on a missed tick, never while earlier traffic work is not done, never on
+//! a broken configuration), how a command applies, and which work and Events follow. The
+//! daemon only reads the cluster into a [`Snapshot`], asks [`due_tick`] whether to observe,
+//! calls [`plan`], writes the record ahead, applies the work and marks it done
+//! ([`work_done`]).
+
+pub mod command;
+pub mod config;
+pub mod notice;
+pub mod record;
+mod start;
+mod ticks;
+mod work;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use crate::engine::{self, Analysis};
+use crate::judge::{IntervalObservation, JudgeConfig, Judgement};
+use crate::rollout::{Action, Blocked, Inputs};
+use crate::spec::RolloutSpec;
+
+pub use command::Requested;
+pub use notice::{Notice, notices};
+pub use record::{Record, SmokeResult, Work};
+pub use start::replicas_for_weight;
+pub use ticks::{MAX_CATCH_UP, due_tick, is_catch_up, next_tick, requeue_after, steps_between_ticks};
+pub use work::{enqueue, holds_finalizer, is_settled, traffic_pending, work_for};
+
+/// What the daemon read of the cluster for one reconcile, reduced to what decisions need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The candidate's pod-spec hash.
+    pub revision: String,
+    /// The candidate Deployment is Available.
+    pub candidate_ready: bool,
+    pub candidate_replicas: i32,
+    pub world: SnapshotWorld,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnapshotWorld {
+    Canary {
+        stable_revision: String,
+        stable_replicas: i32,
+        /// The stable Deployment runs the candidate's pod spec and has rolled it out.
+        promotion_complete: bool,
+        /// The canary route object serin manages for this run (the canary Ingress).
+        canary_route: String,
+        /// Gateway API routing instead: the HTTPRoute serin splits (`canary_route` unused).
+        http_route: Option<record::RouteRef>,
+    },
+    BlueGreen {
+        /// The slot the Service selects now, and the candidate's.
+        live_slot: String,
+        candidate_slot: String,
+        /// The Deployment serving the live slot, and its replicas.
+        previous_deployment: Option<String>,
+        previous_replicas: Option<i32>,
+    },
+}
+
+/// One analysis tick's measurements, taken at `at`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tick<'a> {
+    pub at: SystemTime,
+    pub observation: &'a IntervalObservation,
+}
+
+/// Everything [`plan`] decides from.
+pub struct Input<'a> {
+    pub stored: Option<&'a Record>,
+    pub spec: &'a RolloutSpec,
+    /// The configuration annotations now (kept by a run that starts).
+    pub config: &'a BTreeMap<String, String>,
+    pub analysis: &'a Analysis,
+    pub snapshot: &'a Snapshot,
+    /// `serin.io/command`, as written.
+    pub command: Option<&'a Requested>,
+    /// The due tick's measurements ([`due_tick`]), when one was due.
+    pub tick: Option<Tick<'a>>,
+    /// Problems of the current annotations; the run follows its kept configuration.
+    pub broken: &'a [String],
+    /// Keys changed mid-run that apply to the next run.
+    pub deferred: &'a [String],
+    pub dry_run: bool,
+    pub judge: &'a JudgeConfig,
+    pub now: SystemTime,
+}
+
+/// What a command came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandOutcome {
+    /// No command.
+    None,
+    /// Applied or refused with a Warning: remove the annotation with this plan's write.
+    Consumed,
+    /// Waits for pending traffic work (a promotion); stays on the candidate.
+    Waiting,
+    /// No run to apply it to: remove it, with a Warning.
+    NoRun,
+}
+
+/// What to write and say.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The record to write ahead (`None`: no run, nothing to write).
+    pub record: Option<Record>,
+    pub notices: Vec<Notice>,
+    pub command: CommandOutcome,
+    /// The judge's findings at this tick (for logs and metrics).
+    pub judgement: Option<Judgement>,
+    /// The state machine's actions decided now (for metrics).
+    pub decided: Vec<Action>,
+}
+
+/// Plans one reconcile. Pure.
+pub fn plan(input: &Input) -> Plan {
+    let mut notices = Vec::new();
+    let started = start::next_run(input.spec, input.config, input.snapshot, input.stored, input.now, input.dry_run);
+    // A tick measured for the run on record says nothing about a run starting now.
+    let mut tick = input.tick;
+    let mut record = match (started, input.stored) {
+        (Some((record, notice)), _) => {
+            notices.push(notice);
+            tick = None;
+            record
+        }
+        (None, Some(record)) if record.state.phase != crate::rollout::Phase::Invalid => record.clone(),
+        (None, _) => {
+            let command = if input.command.is_some() { CommandOutcome::NoRun } else { CommandOutcome::None };
+            return Plan { record: None, notices, command, judgement: None, decided: Vec::new() };
+        }
+    };
+    report_configuration(&mut record, input, &mut notices);
+    let mut plan = Plan { record: None, notices, command: CommandOutcome::None, judgement: None, decided: Vec::new() };
+    let commanded = match input.command {
+        Some(requested) if command::can_apply_now(requested, &record) => {
+            let before = record.pending.len();
+            let inputs = inputs(input, &record, None, input.now);
+            plan.notices.extend(command::apply(requested, &mut record, input.spec, &inputs));
+            plan.decided =
+                record.pending[before.min(record.pending.len())..].iter().filter_map(Work::action).cloned().collect();
+            plan.command = CommandOutcome::Consumed;
+            true
+        }
+        Some(_) => {
+            plan.command = CommandOutcome::Waiting;
+            false
+        }
+        None => false,
+    };
+    if !commanded {
+        step(&mut record, input, tick, &mut plan);
+    }
+    plan.record = Some(record);
+    plan
+}
+
+/// The tick (or the between-ticks step of a phase that waits on the cluster).
+fn step(record: &mut Record, input: &Input, tick: Option<Tick>, plan: &mut Plan) {
+    if engine::finished(&record.state) {
+        return;
+    }
+    if tick.is_none() && !steps_between_ticks(&record.state) {
+        return;
+    }
+    let at = tick.map_or(input.now, |t| t.at);
+    let blocked = if !input.broken.is_empty() {
+        Some(Blocked::ConfigurationBroken)
+    } else if traffic_pending(record) {
+        Some(Blocked::WorkPending)
+    } else if tick.is_some_and(|t| is_catch_up(t.at, input.spec, input.now)) {
+        Some(Blocked::CatchingUp)
+    } else {
+        None
+    };
+    let inputs = inputs(input, record, blocked, at);
+    let observation = tick.map(|t| t.observation);
+    let decision = engine::decide(&record.state, input.spec, input.analysis, observation, &inputs, input.judge);
+    let transition = decision.transition;
+    plan.notices.extend(notices(&record.state, &transition.next, &transition.actions, record.dry_run));
+    enqueue(&mut record.pending, work_for(input.spec, &record.state, &transition.next, &transition.actions));
+    plan.decided = transition.actions;
+    plan.judgement = decision.judgement;
+    record.state = transition.next;
+    if tick.is_some() {
+        record.analysed_at = Some(at);
+    }
+}
+
+/// What the state machine needs to know about the cluster.
+fn inputs(input: &Input, record: &Record, blocked: Option<Blocked>, now: SystemTime) -> Inputs {
+    let promotion_complete = match &input.snapshot.world {
+        // A dry run promotes nothing, so there is nothing to wait for.
+        SnapshotWorld::Canary { promotion_complete, .. } => record.dry_run || *promotion_complete,
+        SnapshotWorld::BlueGreen { .. } => false,
+    };
+    Inputs {
+        now,
+        candidate_ready: input.snapshot.candidate_ready,
+        smoke_passed: record.smoke.as_ref().map(|s| s.passed),
+        promotion_complete,
+        blocked,
+    }
+}
+
+/// A broken configuration is reported once per set of problems, and so is a change that
+/// waits for the next run; a fixed one is reported when it is fixed.
+fn report_configuration(record: &mut Record, input: &Input, notices: &mut Vec<Notice>) {
+    if record.invalid != input.broken {
+        if input.broken.is_empty() {
+            notices.push(Notice::normal("ConfigurationValid", "the configuration is valid again: resuming"));
+        } else {
+            notices.push(Notice::warning(
+                "ConfigurationBroken",
+                format!(
+                    "{}; the run goes on under the configuration it started with: rollbacks and aborts still \
+                     act, nothing progresses until the annotations are fixed (README, \"Lifecycle\")",
+                    input.broken.join("; ")
+                ),
+            ));
+        }
+        record.invalid = input.broken.to_vec();
+    }
+    if record.deferred != input.deferred {
+        if !input.deferred.is_empty() {
+            notices.push(Notice::warning(
+                "ConfigurationDeferred",
+                format!(
+                    "{} changed during the run: the run keeps the configuration it started with, the change \
+                     applies to the next run",
+                    input.deferred.join(", ")
+                ),
+            ));
+        }
+        record.deferred = input.deferred.to_vec();
+    }
+}
+
+/// Marks the pending work done. A traffic change written later than its step's clock says
+/// (its write kept failing, or the reconcile ran late) starts the clock now: a step is only
+/// as old as its weight. Within a quarter interval the clock stays on the tick boundary,
+/// so query time does not push every step to the next tick.
+pub fn work_done(record: &mut Record, spec: &RolloutSpec, now: SystemTime) {
+    let late = now.duration_since(record.state.step_started).is_ok_and(|late| late >= spec.interval / 4);
+    if late && record.pending.iter().any(work::moves_traffic_forward) {
+        record.state.step_started = now;
+    }
+    record.pending.clear();
+    record.settled |= is_settled(record, spec);
+}

@@ -1,0 +1,66 @@
+//! Reads what the lifecycle planner decides from (`serin_core::lifecycle::Snapshot`): the
+//! candidate's revision and readiness, and the state of the objects its strategy moves.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::ResourceExt;
+
+use crate::k8s::K8sError;
+use crate::k8s::objects::{self, replicas, revision};
+use crate::k8s::router::nginx::canary_ingress_name;
+use crate::k8s::workload;
+use crate::lifecycle::record::RouteRef;
+use crate::lifecycle::{Record, Snapshot, SnapshotWorld};
+
+use super::context::Apis;
+use super::resolve::{CanaryTraffic, World, serving_deployment};
+
+/// `stored`: the run on record. The Deployment serving a blue-green Service's live slot is
+/// only looked up (a list of Deployments) when a run may start.
+pub async fn read(
+    apis: &Apis,
+    candidate: &Deployment,
+    world: &World,
+    stored: Option<&Record>,
+) -> Result<Snapshot, K8sError> {
+    let world = match world {
+        World::Canary(c) => SnapshotWorld::Canary {
+            stable_revision: revision(&c.stable),
+            stable_replicas: replicas(&c.stable),
+            promotion_complete: workload::is_promoted(&c.stable, candidate) && objects::is_rolled_out(&c.stable),
+            canary_route: match &c.traffic {
+                CanaryTraffic::Ingress(route) => canary_ingress_name(&route.stable_ingress.name_any()),
+                CanaryTraffic::HttpRoute { .. } => String::new(),
+            },
+            http_route: match &c.traffic {
+                CanaryTraffic::Ingress(_) => None,
+                CanaryTraffic::HttpRoute { name, canary } => {
+                    Some(RouteRef { name: name.clone(), canary_service: canary.canary_service.clone() })
+                }
+            },
+        },
+        World::BlueGreen(bg) => {
+            let may_start =
+                stored.is_none_or(|r| r.state.revision != revision(candidate) || r.state.phase.is_terminal());
+            let previous = match may_start {
+                true => serving_deployment(apis, candidate, &bg.service).await?,
+                false => stored.and_then(|r| r.previous_deployment.clone()),
+            };
+            let previous_replicas = match &previous {
+                Some(name) => apis.deployments.get_opt(name).await.ok().flatten().map(|d| replicas(&d)),
+                None => None,
+            };
+            SnapshotWorld::BlueGreen {
+                live_slot: bg.live_slot.clone(),
+                candidate_slot: bg.candidate_slot.clone(),
+                previous_deployment: previous,
+                previous_replicas,
+            }
+        }
+    };
+    Ok(Snapshot {
+        revision: revision(candidate),
+        candidate_ready: objects::is_rolled_out(candidate),
+        candidate_replicas: replicas(candidate),
+        world,
+    })
+}

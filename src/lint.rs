@@ -245,9 +245,15 @@ mod tests {
             std::fs::write(&path, text).unwrap();
             messages(&lint_path(&path, &Catalog::builtin()))
         };
-        let mixed = text.replace("- {name: sark, port: 80}", "- {name: sark, port: 80}\n        - {name: legacy, port: 80}");
+        let mixed =
+            text.replace("- {name: sark, port: 80}", "- {name: sark, port: 80}\n        - {name: legacy, port: 80}");
         let said = write("mixed.yaml", mixed);
-        assert!(said.contains("Deployment/sark-canary: serin.io/route: HTTPRoute \"sark\" rule 0 also sends traffic to legacy"), "{said}");
+        assert!(
+            said.contains(
+                "Deployment/sark-canary: serin.io/route: HTTPRoute \"sark\" rule 0 also sends traffic to legacy"
+            ),
+            "{said}"
+        );
         let elsewhere = text.replace("- {name: sark, port: 80}", "- {name: sark-v1, port: 80}");
         let said = write("elsewhere.yaml", elsewhere);
         assert!(said.contains("no rule sending traffic to the stable Service"), "{said}");

@@ -29,7 +29,8 @@ pub fn problems(documents: &[serde_yaml_ng::Value]) -> Vec<(String, String)> {
         let Strategy::Canary(canary) = &rollout.strategy else { continue };
         let Some(route_name) = &canary.route else { continue };
         let ns = namespace(doc);
-        let in_namespace = |d: &&Value, k: &str, n: &str| kind(d) == k && namespace(d) == ns && text(d, "/metadata/name") == n;
+        let in_namespace =
+            |d: &&Value, k: &str, n: &str| kind(d) == k && namespace(d) == ns && text(d, "/metadata/name") == n;
         let Some(route) = docs.iter().find(|d| in_namespace(d, "HTTPRoute", route_name)) else { continue };
         let stable_labels = docs
             .iter()

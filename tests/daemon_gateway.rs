@@ -35,7 +35,11 @@ fn wait_restored(rig: &Rig, expected: &str) {
         rig.api.wait_until(Duration::from_secs(20), "the route as written", |_| as_written(&rig.route()) == expected)
     }));
     if waited.is_err() {
-        panic!("route: {}\nexpected: {expected}\n--- serin log ---\n{}", as_written(&rig.route()), tail(&rig.log(), 40));
+        panic!(
+            "route: {}\nexpected: {expected}\n--- serin log ---\n{}",
+            as_written(&rig.route()),
+            tail(&rig.log(), 40)
+        );
     }
 }
 
@@ -115,7 +119,11 @@ fn a_route_re_applied_mid_run_keeps_the_other_writers_edits_and_serins_split() {
     let keys: Vec<&str> = annotations.keys().map(String::as_str).collect();
     assert_eq!(keys, ["kubectl.kubernetes.io/last-applied-configuration", "owner", "team"], "{route}");
     assert_eq!(rig.route_weights_written().first(), Some(&10));
-    assert!(rig.route_weights_written().windows(2).all(|w| w[0] <= w[1] || w[1] == 0), "{:?}", rig.route_weights_written());
+    assert!(
+        rig.route_weights_written().windows(2).all(|w| w[0] <= w[1] || w[1] == 0),
+        "{:?}",
+        rig.route_weights_written()
+    );
 }
 
 #[test]

@@ -111,7 +111,9 @@ fn buckets(bounds: &[(f64, u64)]) -> Reading {
 async fn app_canary_tells_canary_from_stable_pods_by_name() {
     const REQ: &str = "http_requests_total";
     const DUR: &str = "http_request_duration_seconds_bucket";
-    let pod = |ns: &str, pod: &str, status: &str| format!("namespace=\"{ns}\",job=\"sark\",pod=\"{pod}\",status=\"{status}\"");
+    let pod = |ns: &str, pod: &str, status: &str| {
+        format!("namespace=\"{ns}\",job=\"sark\",pod=\"{pod}\",status=\"{status}\"")
+    };
     let pod_le = |ns: &str, pod: &str| format!("namespace=\"{ns}\",job=\"sark\",pod=\"{pod}\"");
     let bounds = |fast: u64, all: u64| [("0.1", fast), ("0.5", all - 1), ("2.5", all), ("+Inf", all)];
     let mut series = vec![
@@ -137,8 +139,16 @@ async fn app_canary_tells_canary_from_stable_pods_by_name() {
 #[tokio::test]
 async fn app_canary_reads_promhttp_code_labels() {
     let series = [
-        counter("http_requests_total", "namespace=\"production\",job=\"sark\",pod=\"sark-canary-5f6b7c8d9-abcde\",code=\"500\"", 3),
-        counter("http_requests_total", "namespace=\"production\",job=\"sark\",pod=\"sark-canary-5f6b7c8d9-abcde\",code=\"200\"", 7),
+        counter(
+            "http_requests_total",
+            "namespace=\"production\",job=\"sark\",pod=\"sark-canary-5f6b7c8d9-abcde\",code=\"500\"",
+            3,
+        ),
+        counter(
+            "http_requests_total",
+            "namespace=\"production\",job=\"sark\",pod=\"sark-canary-5f6b7c8d9-abcde\",code=\"200\"",
+            7,
+        ),
     ];
     let seen = observe(&series, "app-canary", &[("serin.io/arg.status_label", "code")]).await;
     assert_eq!(seen["error-rate"].0, Reading::Counts { bad: minute(3), total: minute(10) });

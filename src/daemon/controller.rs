@@ -13,11 +13,11 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::DynamicObject;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::api::DynamicObject;
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::k8s::router::gateway;

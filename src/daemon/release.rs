@@ -7,12 +7,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::k8s::objects::has_available_pods;
 use crate::k8s::record::Record;
+use crate::k8s::router::TrafficRouter;
 use crate::k8s::router::gateway::{self, RouteCanary};
 use crate::k8s::router::gateway_apply::{GatewayRouter, read_route};
 use crate::k8s::router::nginx::delete_ingress;
-use crate::k8s::router::TrafficRouter;
-use crate::spec::Routing;
 use crate::k8s::{K8sError, api_error, is_managed, selector};
+use crate::spec::Routing;
 
 use super::context::Apis;
 
@@ -32,7 +32,8 @@ pub async fn restore_traffic(apis: &Apis, record: &Record) -> Result<String, K8s
         // splits rules whose one other backend is the stable Service.
         let mut stable_services = gateway::backend_services(&route);
         stable_services.remove(&r.canary_service);
-        let canary = RouteCanary { stable_services, canary_service: r.canary_service.clone(), routing: Routing::Weight };
+        let canary =
+            RouteCanary { stable_services, canary_service: r.canary_service.clone(), routing: Routing::Weight };
         if gateway::split(&route, &canary) != gateway::Split::Absent {
             GatewayRouter::new(apis.routes.clone(), r.name.clone(), canary).remove().await?;
             done.push(format!("serin's backendRef taken out of HTTPRoute {}", r.name));

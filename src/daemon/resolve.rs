@@ -9,10 +9,10 @@ use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 
 use crate::k8s::objects::{pod_labels, selects};
+use crate::k8s::router::Router;
 use crate::k8s::router::gateway::{self, RouteCanary};
 use crate::k8s::router::gateway_apply::{GatewayRouter, read_route};
 use crate::k8s::router::nginx::{CanaryRoute, NginxRouter, backend_services, canary_ingress_name};
-use crate::k8s::router::Router;
 use crate::k8s::selector::{current_slot, selector};
 use crate::k8s::{K8sError, api_error, owner_reference};
 use crate::spec::{BlueGreenSpec, CanarySpec, RolloutSpec, Strategy};
@@ -29,7 +29,8 @@ pub struct CanaryWorld {
 /// How the canary gets its traffic: a canary Ingress, or serin's part of an HTTPRoute.
 #[derive(Clone)]
 pub enum CanaryTraffic {
-    Ingress(CanaryRoute),
+    // Boxed: an Ingress is large.
+    Ingress(Box<CanaryRoute>),
     HttpRoute { name: String, canary: RouteCanary },
 }
 
@@ -37,9 +38,11 @@ impl CanaryWorld {
     /// The router that applies this rollout's weights.
     pub fn router(&self, apis: &Apis) -> Router {
         match &self.traffic {
-            CanaryTraffic::Ingress(route) => Router::Nginx(NginxRouter::new(apis.ingresses.clone(), route.clone())),
+            CanaryTraffic::Ingress(route) => {
+                Router::Nginx(Box::new(NginxRouter::new(apis.ingresses.clone(), (**route).clone())))
+            }
             CanaryTraffic::HttpRoute { name, canary } => {
-                Router::Gateway(GatewayRouter::new(apis.routes.clone(), name.clone(), canary.clone()))
+                Router::Gateway(Box::new(GatewayRouter::new(apis.routes.clone(), name.clone(), canary.clone())))
             }
         }
     }
@@ -132,7 +135,7 @@ async fn canary_world(apis: &Apis, candidate: &Deployment, canary: &CanarySpec) 
             )]));
         }
     }
-    let traffic = CanaryTraffic::Ingress(route);
+    let traffic = CanaryTraffic::Ingress(Box::new(route));
     Ok(Ok(World::Canary(Box::new(CanaryWorld { stable, stable_service, traffic }))))
 }
 

@@ -19,9 +19,9 @@ use std::time::SystemTime;
 use crate::k8s::K8sError;
 use crate::k8s::events::Notice;
 use crate::k8s::record::{Record, Work};
+use crate::k8s::router::TrafficRouter;
 use crate::k8s::router::gateway::{self, Acceptance, Split};
 use crate::k8s::router::gateway_apply::read_route;
-use crate::k8s::router::TrafficRouter;
 use crate::rollout::{Action, Phase};
 use crate::spec::{RolloutSpec, Routing, Strategy};
 use crate::time::format_duration;
@@ -139,6 +139,7 @@ fn roll_back(record: &mut Record, spec: &RolloutSpec, notices: &mut Vec<Notice>,
     record.state.weight = 0;
     record.state.reason = reason.clone();
     record.route_waiting_since = None;
-    record.pending = vec![Work::Act(Action::Rollback { trigger: REFUSED.into(), reason: reason.clone() }), Work::RemoveCanary];
+    record.pending =
+        vec![Work::Act(Action::Rollback { trigger: REFUSED.into(), reason: reason.clone() }), Work::RemoveCanary];
     notices.push(Notice::warning("RolledBack", reason));
 }

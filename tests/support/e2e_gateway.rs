@@ -64,7 +64,8 @@ impl Rig {
         api.create(deployment("sark-canary", candidate_labels, "sark:1.0", 1, annotations(&all)));
         let (reader, programmed) = (api.clone(), Arc::new(Mutex::new(0u8)));
         let weight: WeightFn = Arc::new(move || programmed_weight(&reader, &programmed));
-        let config = TrafficConfig::app(NS, "sark", "sark-7d4b9c8f6-x2x9z", "sark-canary-5f6b7c8d9-abcde").weight(weight);
+        let config =
+            TrafficConfig::app(NS, "sark", "sark-7d4b9c8f6-x2x9z", "sark-canary-5f6b7c8d9-abcde").weight(weight);
         Rig::start(api, TrafficConfig { candidate, rate_per_second: 400.0, ..config })
     }
 
@@ -106,18 +107,21 @@ impl Rig {
 /// the header share when a canary-only rule sits in front of it.
 pub fn split_of(route: &Value) -> u8 {
     let Some(rules) = route.pointer("/spec/rules").and_then(Value::as_array) else { return 0 };
-    let canary_only = |r: &Value| r["backendRefs"].as_array().is_some_and(|b| b.iter().all(|b| b["name"] == "sark-canary"));
+    let canary_only =
+        |r: &Value| r["backendRefs"].as_array().is_some_and(|b| b.iter().all(|b| b["name"] == "sark-canary"));
     if rules.iter().any(canary_only) {
         return HEADER_SHARE;
     }
-    let Some(rule) = rules.iter().find(|r| r["backendRefs"].as_array().is_some_and(|b| b.iter().any(|b| b["name"] == "sark"))) else {
+    let Some(rule) =
+        rules.iter().find(|r| r["backendRefs"].as_array().is_some_and(|b| b.iter().any(|b| b["name"] == "sark")))
+    else {
         return 0;
     };
     let refs = rule["backendRefs"].as_array().cloned().unwrap_or_default();
     let weight = |b: &Value| b["weight"].as_u64().unwrap_or(1);
     let total: u64 = refs.iter().map(weight).sum();
     let canary: u64 = refs.iter().filter(|b| b["name"] == "sark-canary").map(weight).sum();
-    if total == 0 { 0 } else { (canary * 100 / total) as u8 }
+    (canary * 100).checked_div(total).map_or(0, |share| share as u8)
 }
 
 /// What the data plane does: the route as the gateway last accepted it.
@@ -128,9 +132,11 @@ fn programmed_weight(api: &FakeApiServer, programmed: &Mutex<u8>) -> u8 {
         let parents = route.pointer("/status/parents").and_then(Value::as_array).cloned().unwrap_or_default();
         let accepted = !parents.is_empty()
             && parents.iter().all(|p| {
-                p["conditions"].as_array().into_iter().flatten().all(|c| {
-                    c["status"] == "True" && c["observedGeneration"].as_i64().unwrap_or(0) >= generation
-                })
+                p["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .all(|c| c["status"] == "True" && c["observedGeneration"].as_i64().unwrap_or(0) >= generation)
             });
         if accepted {
             *last = split_of(&route);

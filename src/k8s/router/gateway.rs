@@ -104,7 +104,8 @@ pub fn problems(route: &Value, canary: &RouteCanary, name: &str) -> Vec<String> 
     let stable_rules: Vec<(usize, &Value)> =
         rules(route).iter().enumerate().filter(|(_, r)| canary.is_stable_rule(r)).collect();
     if stable_rules.is_empty() {
-        problems.push(format!("HTTPRoute {name:?} has no rule sending traffic to the stable Service: nothing to split"));
+        problems
+            .push(format!("HTTPRoute {name:?} has no rule sending traffic to the stable Service: nothing to split"));
     }
     for (index, rule) in stable_rules {
         let others: BTreeSet<&str> = backends(rule)
@@ -148,10 +149,9 @@ pub fn split(route: &Value, canary: &RouteCanary) -> Split {
             continue;
         }
         let entry = match &canary.routing {
-            Routing::Weight => backends(rule)
-                .iter()
-                .find(|b| canary.is_canary(b))
-                .map(|b| weight(b).unwrap_or(1).min(100) as u8),
+            Routing::Weight => {
+                backends(rule).iter().find(|b| canary.is_canary(b)).map(|b| weight(b).unwrap_or(1).min(100) as u8)
+            }
             _ => (index > 0 && canary.is_ab_rule(&all[index - 1])).then_some(100),
         };
         seen.push(entry);
@@ -389,16 +389,14 @@ pub enum Acceptance {
 /// Reads `status.parents[]` against `metadata.generation`.
 pub fn acceptance(route: &Value) -> Acceptance {
     let generation = route.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
-    let parents =
-        route.pointer("/status/parents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let parents = route.pointer("/status/parents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
     if parents.is_empty() {
         return Acceptance::Pending("no gateway has reported on the route yet (status.parents is empty)".into());
     }
     let mut pending = None;
     for parent in parents {
         let name = parent_name(parent);
-        let conditions =
-            parent.get("conditions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+        let conditions = parent.get("conditions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
         for wanted in ["Accepted", "ResolvedRefs"] {
             let found = conditions.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(wanted));
             let text = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();

@@ -52,8 +52,15 @@ fn splits_every_stable_rule_and_nothing_else() {
     let rules = route["spec"]["rules"].as_array().unwrap();
     assert_eq!(rules[0]["backendRefs"][0]["weight"], 90);
     let added = &rules[0]["backendRefs"][1];
-    assert_eq!((added["name"].as_str(), added["port"].as_u64(), added["weight"].as_u64()), (Some("sark-canary"), Some(80), Some(10)));
-    assert_eq!(added["filters"], original()["spec"]["rules"][0]["backendRefs"][0]["filters"], "the canary gets the stable's per-backend filters");
+    assert_eq!(
+        (added["name"].as_str(), added["port"].as_u64(), added["weight"].as_u64()),
+        (Some("sark-canary"), Some(80), Some(10))
+    );
+    assert_eq!(
+        added["filters"],
+        original()["spec"]["rules"][0]["backendRefs"][0]["filters"],
+        "the canary gets the stable's per-backend filters"
+    );
     assert_eq!(rules[1], original()["spec"]["rules"][1], "the /admin rule is untouched");
     assert_eq!(rules[2]["backendRefs"][0]["weight"], 90);
     assert_eq!(rules[2]["backendRefs"][1]["weight"], 10);
@@ -97,7 +104,10 @@ fn foreign_edits_are_kept_and_a_removed_backend_is_noticed() {
     let c = canary(Routing::Weight);
     let mut route = walk(&original(), &c, &[10]);
     // Another writer adds a filter to the unrelated rule and an annotation.
-    route["spec"]["rules"][1]["filters"].as_array_mut().unwrap().push(json!({"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "shadow", "port": 80}}}));
+    route["spec"]["rules"][1]["filters"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "shadow", "port": 80}}}));
     route["metadata"]["annotations"]["owner"] = json!("gitops");
     route["metadata"]["resourceVersion"] = json!("9");
     let moved = walk(&route, &c, &[25]);
@@ -202,9 +212,12 @@ fn parent(observed: i64, accepted: (&str, &str, &str)) -> Value {
 fn acceptance_needs_every_parent_at_the_current_generation() {
     let ok = ("True", "Accepted", "");
     assert_eq!(acceptance(&with_status(4, json!([parent(4, ok), parent(5, ok)]))), Acceptance::Accepted);
-    assert!(matches!(acceptance(&with_status(4, json!([parent(4, ok), parent(3, ok)]))), Acceptance::Pending(why) if why.contains("generation 4")));
+    assert!(
+        matches!(acceptance(&with_status(4, json!([parent(4, ok), parent(3, ok)]))), Acceptance::Pending(why) if why.contains("generation 4"))
+    );
     assert!(matches!(acceptance(&original()), Acceptance::Pending(_)));
-    let refused = acceptance(&with_status(4, json!([parent(4, ("False", "UnsupportedValue", "weights are not supported"))])));
+    let refused =
+        acceptance(&with_status(4, json!([parent(4, ("False", "UnsupportedValue", "weights are not supported"))])));
     assert_eq!(
         refused,
         Acceptance::Refused {
@@ -219,5 +232,7 @@ fn acceptance_needs_every_parent_at_the_current_generation() {
     assert!(matches!(acceptance(&stale), Acceptance::Pending(_)));
     let mut unresolved = parent(4, ok);
     unresolved["conditions"][1] = json!({"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound", "message": "service sark-canary not found", "observedGeneration": 4});
-    assert!(matches!(acceptance(&with_status(4, json!([unresolved]))), Acceptance::Refused { reason, .. } if reason == "BackendNotFound"));
+    assert!(
+        matches!(acceptance(&with_status(4, json!([unresolved]))), Acceptance::Refused { reason, .. } if reason == "BackendNotFound")
+    );
 }

@@ -29,8 +29,9 @@ pub trait TrafficRouter {
 
 /// The router of one rollout: by `serin.io/ingress` or by `serin.io/route`.
 pub enum Router {
-    Nginx(NginxRouter),
-    Gateway(GatewayRouter),
+    // Boxed: both hold Kubernetes API handles and objects.
+    Nginx(Box<NginxRouter>),
+    Gateway(Box<GatewayRouter>),
 }
 
 impl TrafficRouter for Router {

@@ -73,7 +73,7 @@ pub fn validate(obj: &Value, errors: &mut Vec<FieldError>) {
             for (k, header) in m.get("headers").and_then(Value::as_array).into_iter().flatten().enumerate() {
                 let field = format!("spec.rules[{i}].matches[{j}].headers[{k}]");
                 for required in ["name", "value"] {
-                    if !header.get(required).is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+                    if header.get(required).and_then(Value::as_str).is_none_or(str::is_empty) {
                         errors.push(FieldError::required(&format!("{field}.{required}"), ""));
                     }
                 }
@@ -116,10 +116,8 @@ fn tick(shared: &Shared, lagging: &mut HashMap<Id, (Value, Instant)>) {
     for route in routes {
         let id = (meta_str(&route, "namespace").to_string(), meta_str(&route, "name").to_string());
         let behaviour = behaviours.get(&id).cloned().unwrap_or_default();
-        let missing: Vec<String> = backend_services(&route)
-            .into_iter()
-            .filter(|s| store.get(services, &id.0, s).is_none())
-            .collect();
+        let missing: Vec<String> =
+            backend_services(&route).into_iter().filter(|s| store.get(services, &id.0, s).is_none()).collect();
         let status = status(&route, &behaviour, &missing);
         if route.get("status") == Some(&status) {
             lagging.remove(&id);
@@ -164,7 +162,9 @@ fn status(route: &Value, behaviour: &GatewayBehaviour, missing: &[String]) -> Va
     };
     let resolved = match missing {
         [] => condition("ResolvedRefs", true, "ResolvedRefs", "Resolved all the Object references for the Route"),
-        names => condition("ResolvedRefs", false, "BackendNotFound", &format!("Service(s) not found: {}", names.join(", "))),
+        names => {
+            condition("ResolvedRefs", false, "BackendNotFound", &format!("Service(s) not found: {}", names.join(", ")))
+        }
     };
     let parents = route.pointer("/spec/parentRefs").and_then(Value::as_array).cloned().unwrap_or_default();
     let parents: Vec<Value> = parents

@@ -134,7 +134,11 @@ fn canary(r: &mut Reader<'_>, deployment: &str) -> CanarySpec {
     let route = r.read("route", values::object_name);
     if route.is_some() && r.raw("ingress").is_some() {
         let value = r.raw("route").map(str::to_string);
-        r.fail("route", value, "no HTTPRoute when serin.io/ingress is set: route with an Ingress or an HTTPRoute, not both");
+        r.fail(
+            "route",
+            value,
+            "no HTTPRoute when serin.io/ingress is set: route with an Ingress or an HTTPRoute, not both",
+        );
     }
     let ingress = r.read("ingress", values::object_name).unwrap_or_else(|| stable.clone());
     let canary_service = r.read("canary-service", values::object_name).unwrap_or_else(|| deployment.to_string());

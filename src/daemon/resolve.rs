@@ -90,18 +90,7 @@ async fn canary_world(apis: &Apis, candidate: &Deployment, canary: &CanarySpec) 
     if canary.stable == candidate.name_any() {
         return Ok(Err(vec![format!("serin.io/stable names the candidate itself ({:?})", canary.stable)]));
     }
-    let stable_labels = pod_labels(&stable);
-    let mut stable_services = BTreeSet::new();
-    let mut stable_service = None;
-    for name in backend_services(&ingress) {
-        let Some(service) = apis.services.get_opt(&name).await.map_err(api_error("reading a backend Service"))? else {
-            continue;
-        };
-        if selects(&selector(&service), &stable_labels) {
-            stable_services.insert(name);
-            stable_service.get_or_insert(service);
-        }
-    }
+    let (stable_services, stable_service) = selecting_stable(apis, backend_services(&ingress), &stable).await?;
     let Some(stable_service) = stable_service else {
         return Ok(Err(vec![format!(
             "Ingress {:?} routes to no Service selecting the pods of Deployment {:?}",
@@ -160,22 +149,10 @@ async fn route_world(
     if canary.stable == candidate.name_any() {
         return Ok(Err(vec![format!("serin.io/stable names the candidate itself ({:?})", canary.stable)]));
     }
-    let stable_labels = pod_labels(&stable);
-    let mut stable_services = BTreeSet::new();
-    let mut stable_service = None;
-    for backend in gateway::backend_services(&route) {
-        if backend == canary.canary_service {
-            continue;
-        }
-        let Some(service) = apis.services.get_opt(&backend).await.map_err(api_error("reading a backend Service"))?
-        else {
-            continue;
-        };
-        if selects(&selector(&service), &stable_labels) {
-            stable_services.insert(backend);
-            stable_service.get_or_insert(service);
-        }
-    }
+    // serin's own backendRef (a run in flight) is not a stable backend.
+    let mut backends = gateway::backend_services(&route);
+    backends.remove(&canary.canary_service);
+    let (stable_services, stable_service) = selecting_stable(apis, backends, &stable).await?;
     let Some(stable_service) = stable_service else {
         return Ok(Err(vec![format!(
             "HTTPRoute {name:?} routes to no Service selecting the pods of Deployment {:?}",
@@ -190,6 +167,26 @@ async fn route_world(
     }
     let traffic = CanaryTraffic::HttpRoute { name: name.to_string(), canary: route_canary };
     Ok(Ok(World::Canary(Box::new(CanaryWorld { stable, stable_service, traffic }))))
+}
+
+/// The backend Services that select the stable Deployment's pods, and the first of them.
+async fn selecting_stable(
+    apis: &Apis,
+    backends: BTreeSet<String>,
+    stable: &Deployment,
+) -> Result<(BTreeSet<String>, Option<Service>), K8sError> {
+    let stable_labels = pod_labels(stable);
+    let (mut names, mut first) = (BTreeSet::new(), None);
+    for name in backends {
+        let Some(service) = apis.services.get_opt(&name).await.map_err(api_error("reading a backend Service"))? else {
+            continue;
+        };
+        if selects(&selector(&service), &stable_labels) {
+            names.insert(name);
+            first.get_or_insert(service);
+        }
+    }
+    Ok((names, first))
 }
 
 async fn blue_green_world(

@@ -87,6 +87,35 @@ fn the_follower_takes_over_a_rollout_when_the_leader_dies() {
     println!("takeover after {takeover:?}; {rollout_lines} rollout log lines checked");
 }
 
+/// issue 12: a leader cut off from the API server (its Lease PUT hangs) steps down within
+/// the renew deadline, before the follower may take the Lease, and writes nothing after.
+#[test]
+fn a_leader_whose_lease_write_hangs_steps_down_before_the_follower_leads() {
+    let mut rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "6s")]);
+    rig.kill_daemon();
+    let url = rig.prometheus.url().to_string();
+    let mut first = rig.spawn_daemon_logging(&url, HA, &[], "first.log");
+    rig.api.wait_until(Duration::from_secs(20), "a leader", |_| holder(&rig).is_some());
+    let mut second = rig.spawn_daemon_logging(&url, HA, &[], "second.log");
+    let (leader, follower) =
+        if holder(&rig) == Some(identity(&first)) { (&mut first, &mut second) } else { (&mut second, &mut first) };
+    let follower_identity = identity(follower);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 10", |api| canary_weight(api) == Some(10));
+
+    rig.api.hang_lease_writes_of(&identity(leader));
+    let cut = Instant::now();
+    rig.api.wait_until(Duration::from_secs(LEASE_SECONDS * 3), "the follower to lead", |_| {
+        holder(&rig).as_deref() == Some(follower_identity.as_str())
+    });
+    let takeover = cut.elapsed();
+    let log = leader.log();
+    assert!(log.contains("stepping down"), "stepped down before the takeover: {}", e2e::tail(&log, 20));
+    rig.api.wait_until(Duration::from_secs(15), "the cut-off leader to exit", |_| !leader.is_running());
+    rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
+    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "no weight twice, none skipped");
+    println!("takeover {takeover:?} after the leader was cut off");
+}
+
 /// Every line is JSON; every line inside a rollout's span names it fully. Returns how many
 /// rollout lines there were.
 fn check_json_logs(log: &str) -> usize {

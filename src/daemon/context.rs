@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
-use kube::api::DynamicObject;
 
 use crate::judge::JudgeConfig;
+
+use super::leader::Leadership;
 use crate::k8s::K8sError;
 use crate::k8s::events::EventSink;
 use crate::source::PrometheusSource;
@@ -27,28 +27,28 @@ pub struct Context {
     /// `--dry-run`: every rollout only records what it would do.
     pub dry_run: bool,
     pub metrics: Arc<Metrics>,
+    /// Whether this replica may write traffic now (leader election's renew deadline).
+    pub leadership: Leadership,
 }
 
 impl Context {
     pub fn apis(&self, namespace: &str) -> Apis {
         Apis {
+            client: self.client.clone(),
             deployments: Api::namespaced(self.client.clone(), namespace),
             services: Api::namespaced(self.client.clone(), namespace),
-            ingresses: Api::namespaced(self.client.clone(), namespace),
             pods: Api::namespaced(self.client.clone(), namespace),
-            routes: crate::k8s::router::gateway_apply::http_routes(self.client.clone(), namespace),
         }
     }
 }
 
 /// The API handles of one namespace.
 pub struct Apis {
+    /// For the routers, which make their own handles (`k8s::router`).
+    pub client: kube::Client,
     pub deployments: Api<Deployment>,
     pub services: Api<Service>,
-    pub ingresses: Api<Ingress>,
     pub pods: Api<Pod>,
-    /// gateway.networking.k8s.io/v1 HTTPRoutes (`serin.io/route`).
-    pub routes: Api<DynamicObject>,
 }
 
 /// Why a reconcile failed; the controller retries it.

@@ -20,9 +20,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::k8s::router::gateway;
-use crate::k8s::router::gateway_apply::http_route_resource;
-use crate::k8s::router::nginx::canary_ingress_name;
+use crate::k8s::router::{self, Watched, gateway_apply};
 use crate::k8s::scoped_api;
 use crate::spec::{self, Strategy};
 
@@ -50,8 +48,10 @@ pub async fn run(
         .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES));
     let store = controller.store();
     let (for_ingress, for_service, for_stable) = (store.clone(), store.clone(), store.clone());
-    let controller = if serves_http_routes(&client).await {
-        let resource = http_route_resource();
+    // Gateway API's CRDs are installed separately: a watch of a missing resource would fail
+    // forever, and back off every other trigger with it.
+    let controller = if gateway_apply::serves_http_routes(&client).await {
+        let resource = gateway_apply::http_route_resource();
         let routes = match ns {
             Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource),
             None => Api::<DynamicObject>::all_with(client.clone(), &resource),
@@ -81,19 +81,6 @@ pub async fn run(
             }
         })
         .await;
-}
-
-/// Whether Gateway API's HTTPRoutes exist here (their CRDs are installed separately): a
-/// watch of a missing resource would fail forever, and back off every other trigger with it.
-async fn serves_http_routes(client: &Client) -> bool {
-    let group_version = format!("{}/{}", gateway::GROUP, gateway::VERSION);
-    match client.list_api_group_resources(&group_version).await {
-        Ok(list) => list.resources.iter().any(|r| r.name == gateway::PLURAL),
-        Err(e) => {
-            tracing::debug!(error = %e, "no {group_version} discovery");
-            false
-        }
-    }
 }
 
 /// The failure is logged by the reconcile itself, inside the rollout's span.
@@ -128,10 +115,10 @@ fn candidates_naming<K: Resource>(store: &Store<Candidate>, object: &K, related:
 fn names(candidate: &Candidate, related: Related, name: &str) -> bool {
     let Ok(spec) = spec::parse(&candidate.name_any(), candidate.annotations()) else { return false };
     match (&spec.strategy, related) {
-        (Strategy::Canary(c), Related::Ingress) => c.ingress == name || canary_ingress_name(&c.ingress) == name,
+        (Strategy::Canary(c), Related::Ingress) => router::watches(c, Watched::Ingress, name),
+        (Strategy::Canary(c), Related::Route) => router::watches(c, Watched::HttpRoute, name),
         (Strategy::Canary(c), Related::Service) => c.canary_service == name,
         (Strategy::Canary(c), Related::Stable) => c.stable == name,
-        (Strategy::Canary(c), Related::Route) => c.route.as_deref() == Some(name),
         (Strategy::BlueGreen(bg), Related::Service) => bg.service == name,
         (Strategy::BlueGreen(_), _) => false,
     }

@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use crate::k8s::events::Notice;
 use crate::k8s::objects::{pod_labels, replicas};
 use crate::k8s::record::{Record, Work};
-use crate::k8s::router::{Router, TrafficRouter};
+use crate::k8s::router::Router;
 use crate::k8s::{K8sError, selector, smoke, workload};
 use crate::rollout::{Action, Slot};
 use crate::spec::{RolloutSpec, Strategy};
@@ -31,6 +31,11 @@ impl Executor<'_> {
         if record.dry_run && !matches!(work, Work::Act(Action::SmokeTest)) {
             return Ok(());
         }
+        // Past the renew deadline another replica may be leading: no write of ours may
+        // land after its (the work stays pending for whoever leads).
+        if !self.ctx.leadership.may_act() {
+            return Err(K8sError::Refused("leadership ended (renew deadline passed): not writing".into()));
+        }
         match (work, self.world) {
             (Work::Act(action), World::Canary(canary)) => self.canary_action(action, canary).await,
             (Work::Act(action), World::BlueGreen(_)) => self.blue_green_action(action, record, notices).await,
@@ -43,7 +48,7 @@ impl Executor<'_> {
     }
 
     fn router(&self, canary: &CanaryWorld) -> Router {
-        canary.router(self.apis)
+        canary.route.router(&self.apis.client, &self.candidate.namespace().unwrap_or_default())
     }
 
     async fn canary_action(&self, action: &Action, canary: &CanaryWorld) -> Result<(), K8sError> {

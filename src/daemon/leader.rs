@@ -13,6 +13,7 @@
 //! ownership conflicts, while this rests on resourceVersions, which every API server, and
 //! the strict fake the tests use, enforce.
 
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -42,6 +43,36 @@ impl LeaseConfig {
     }
 }
 
+/// Until when this replica may act: the renew deadline counted from the start of its last
+/// successful renewal. A follower may take the Lease only after `duration` (> the renew
+/// deadline) without renewals, so a write checked against this never overlaps another
+/// leader's. Without leader election the replica may always act.
+#[derive(Debug, Clone, Default)]
+pub struct Leadership(Option<Arc<RwLock<Option<Instant>>>>);
+
+impl Leadership {
+    /// A replica that acts only while it holds the Lease.
+    pub fn elected() -> Leadership {
+        Leadership(Some(Arc::new(RwLock::new(None))))
+    }
+
+    /// Whether a traffic write may be made now.
+    pub fn may_act(&self) -> bool {
+        match &self.0 {
+            None => true,
+            Some(until) => until.read().map(|u| u.is_some_and(|u| Instant::now() < u)).unwrap_or(false),
+        }
+    }
+
+    fn extend_to(&self, until: Option<Instant>) {
+        if let Some(lock) = &self.0
+            && let Ok(mut current) = lock.write()
+        {
+            *current = until;
+        }
+    }
+}
+
 /// What a candidate last saw of the Lease, and when (on its own clock).
 struct Observed {
     holder_and_renewal: Option<serde_json::Value>,
@@ -52,11 +83,13 @@ pub struct Elector {
     api: Api<Lease>,
     config: LeaseConfig,
     observed: Option<Observed>,
+    leadership: Leadership,
 }
 
 impl Elector {
-    pub fn new(api: Api<Lease>, config: LeaseConfig) -> Elector {
-        Elector { api, config, observed: None }
+    /// `leadership` is kept up to date with how long this replica may act.
+    pub fn new(api: Api<Lease>, config: LeaseConfig, leadership: Leadership) -> Elector {
+        Elector { api, config, observed: None, leadership }
     }
 
     /// Runs until `leading` is dropped by every receiver or leadership is lost: sends
@@ -67,16 +100,25 @@ impl Elector {
             if leading.is_closed() {
                 return;
             }
-            match self.try_acquire_or_renew().await {
-                Ok(true) => {
+            // Each attempt is bounded: kube's client retries throttled and unavailable
+            // answers for minutes, and a hung PUT must not outlast the renew deadline.
+            let started = Instant::now();
+            let budget = match last_renewal {
+                Some(renewed) => self.config.renew_deadline.saturating_sub(renewed.elapsed()),
+                None => self.config.renew_deadline,
+            };
+            match tokio::time::timeout(budget, self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => {
+                    self.leadership.extend_to(Some(started + self.config.renew_deadline));
                     if last_renewal.is_none() {
                         tracing::info!(identity = %self.config.identity, lease = LEASE_NAME, "became the leader");
                         let _ = leading.send(true);
                     }
-                    last_renewal = Some(Instant::now());
+                    last_renewal = Some(started);
                 }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, lease = LEASE_NAME, "leader election: Lease not written"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, lease = LEASE_NAME, "leader election: Lease not written"),
+                Err(_) => tracing::warn!(lease = LEASE_NAME, "leader election: the Lease write did not answer in time"),
             }
             if let Some(renewed) = last_renewal
                 && renewed.elapsed() >= self.config.renew_deadline
@@ -85,6 +127,7 @@ impl Elector {
                     lease = LEASE_NAME,
                     "could not renew the Lease within the renew deadline: stepping down"
                 );
+                self.leadership.extend_to(None);
                 let _ = leading.send(false);
                 return;
             }
@@ -183,6 +226,17 @@ mod tests {
         let config = LeaseConfig::new("a".into(), Duration::from_secs(15));
         assert_eq!(config.renew_deadline, Duration::from_secs(10));
         assert_eq!(config.retry, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn leadership_lasts_until_its_deadline() {
+        assert!(Leadership::default().may_act(), "without election a replica always acts");
+        let elected = Leadership::elected();
+        assert!(!elected.may_act(), "not before the Lease is held");
+        elected.extend_to(Some(Instant::now() + Duration::from_secs(60)));
+        assert!(elected.clone().may_act());
+        elected.extend_to(Some(Instant::now() - Duration::from_millis(1)));
+        assert!(!elected.may_act(), "no write once the renew deadline passed");
     }
 
     #[test]

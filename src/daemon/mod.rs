@@ -41,7 +41,7 @@ use crate::server::{self, ApiToken, RolloutIndex, ServerState};
 use crate::source::PrometheusSource;
 use crate::telemetry::{Instrumented, Metrics};
 use crate::template::Catalog;
-use leader::{Elector, LeaseConfig};
+use leader::{Elector, Leadership, LeaseConfig};
 
 /// `serin run`'s configuration.
 #[derive(Debug, Clone)]
@@ -74,6 +74,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         http: crate::k8s::smoke::client()?,
         dry_run: config.dry_run,
         metrics: metrics.clone(),
+        leadership: if config.leader_election.is_some() { Leadership::elected() } else { Leadership::default() },
     });
     tracing::info!(
         prometheus = %config.prometheus,
@@ -135,7 +136,7 @@ async fn lead(
     let identity = lease.identity.clone();
     tracing::info!(identity, namespace = client.default_namespace(), "waiting for the Lease serin-leader");
     let (leading_tx, mut leading) = watch::channel(false);
-    let elector = tokio::spawn(Elector::new(leases.clone(), lease).run(leading_tx));
+    let elector = tokio::spawn(Elector::new(leases.clone(), lease, context.leadership.clone()).run(leading_tx));
     tokio::select! {
         got = leading.wait_for(|l| *l) => if got.is_err() { anyhow::bail!("leader election ended before leading") },
         _ = stopped(stopping.clone()) => {

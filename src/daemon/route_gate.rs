@@ -19,15 +19,15 @@ use std::time::SystemTime;
 use crate::k8s::K8sError;
 use crate::k8s::events::Notice;
 use crate::k8s::record::{Record, Work};
-use crate::k8s::router::TrafficRouter;
+use crate::k8s::router::Route;
 use crate::k8s::router::gateway::{self, Acceptance, Split};
-use crate::k8s::router::gateway_apply::read_route;
+use crate::k8s::router::gateway_apply::{http_routes, read_route};
 use crate::rollout::{Action, Phase};
 use crate::spec::{RolloutSpec, Routing, Strategy};
 use crate::time::format_duration;
 
 use super::context::Apis;
-use super::resolve::{CanaryTraffic, World};
+use super::resolve::World;
 
 const REFUSED: &str = "route-refused";
 
@@ -56,12 +56,15 @@ pub async fn holds(
     now: SystemTime,
 ) -> Result<bool, K8sError> {
     let (World::Canary(canary), Strategy::Canary(canary_spec)) = (world, &spec.strategy) else { return Ok(false) };
-    let CanaryTraffic::HttpRoute { name, canary: route_canary } = &canary.traffic else { return Ok(false) };
+    let Route::Gateway { name, canary: route_canary } = &canary.route else { return Ok(false) };
     if record.state.phase != Phase::Progressing || record.dry_run || record.state.weight == 0 {
         record.route_waiting_since = None;
         return Ok(false);
     }
-    let Some(route) = read_route(&apis.routes, name).await? else { return Ok(false) };
+    let namespace = apis.deployments.namespace().unwrap_or_default();
+    let Some(route) = read_route(&http_routes(apis.client.clone(), namespace), name).await? else {
+        return Ok(false);
+    };
     let weight = record.state.weight;
     let expected = match canary_spec.routing {
         Routing::Weight => Split::Weight(weight),
@@ -69,7 +72,7 @@ pub async fn holds(
     };
     let found = gateway::split(&route, route_canary);
     if found != expected {
-        canary.router(apis).set_weight(weight).await?;
+        canary.route.router(&apis.client, namespace).set_weight(weight).await?;
         let what = match found {
             Split::Absent => "no longer carries serin's backendRef".to_string(),
             Split::Partial => "carries serin's backendRef in only some of its stable rules".to_string(),

@@ -2,17 +2,14 @@
 //! candidate's revision and readiness, and the state of the objects its strategy moves.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::ResourceExt;
 
 use crate::k8s::K8sError;
 use crate::k8s::objects::{self, replicas, revision};
-use crate::k8s::router::nginx::canary_ingress_name;
 use crate::k8s::workload;
-use crate::lifecycle::record::RouteRef;
 use crate::lifecycle::{Record, Snapshot, SnapshotWorld};
 
 use super::context::Apis;
-use super::resolve::{CanaryTraffic, World, serving_deployment};
+use super::resolve::{World, serving_deployment};
 
 /// `stored`: the run on record. The Deployment serving a blue-green Service's live slot is
 /// only looked up (a list of Deployments) when a run may start.
@@ -27,16 +24,8 @@ pub async fn read(
             stable_revision: revision(&c.stable),
             stable_replicas: replicas(&c.stable),
             promotion_complete: workload::is_promoted(&c.stable, candidate) && objects::is_rolled_out(&c.stable),
-            canary_route: match &c.traffic {
-                CanaryTraffic::Ingress(route) => canary_ingress_name(&route.stable_ingress.name_any()),
-                CanaryTraffic::HttpRoute { .. } => String::new(),
-            },
-            http_route: match &c.traffic {
-                CanaryTraffic::Ingress(_) => None,
-                CanaryTraffic::HttpRoute { name, canary } => {
-                    Some(RouteRef { name: name.clone(), canary_service: canary.canary_service.clone() })
-                }
-            },
+            canary_route: c.route.managed_name(),
+            http_route: c.route.http_route(),
         },
         World::BlueGreen(bg) => {
             let may_start =

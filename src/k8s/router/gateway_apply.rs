@@ -8,8 +8,9 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchP
 use serde_json::Value;
 
 use super::super::{K8sError, api_error};
-use super::TrafficRouter;
 use super::gateway::{self, Acceptance, RouteCanary, Split};
+use crate::lifecycle::record::RouteRef;
+use crate::spec::Routing;
 
 /// Writes of one change attempted on fresh reads before giving up (the reconcile retries).
 const ATTEMPTS: u32 = 5;
@@ -18,6 +19,18 @@ const ATTEMPTS: u32 = 5;
 pub fn http_route_resource() -> ApiResource {
     let gvk = GroupVersionKind::gvk(gateway::GROUP, gateway::VERSION, gateway::KIND);
     ApiResource::from_gvk_with_plural(&gvk, gateway::PLURAL)
+}
+
+/// Whether the cluster serves gateway.networking.k8s.io/v1 HTTPRoutes (discovery).
+pub async fn serves_http_routes(client: &kube::Client) -> bool {
+    let group_version = format!("{}/{}", gateway::GROUP, gateway::VERSION);
+    match client.list_api_group_resources(&group_version).await {
+        Ok(list) => list.resources.iter().any(|r| r.name == gateway::PLURAL),
+        Err(e) => {
+            tracing::debug!(error = %e, "no {group_version} discovery");
+            false
+        }
+    }
 }
 
 /// HTTPRoutes in one namespace.
@@ -83,8 +96,10 @@ impl GatewayRouter {
     }
 }
 
-impl TrafficRouter for GatewayRouter {
-    async fn set_weight(&self, weight: u8) -> Result<(), K8sError> {
+impl GatewayRouter {
+    /// Sends `weight` percent to the canary (header/cookie routing: the canary rules, for
+    /// any weight above 0); weight 0 of header/cookie routing takes them out.
+    pub async fn set_weight(&self, weight: u8) -> Result<(), K8sError> {
         if weight == 0 && self.split().await? == Split::Absent {
             // No split and no traffic wanted: adding one at weight 0 would only add risk.
             return Ok(());
@@ -93,7 +108,7 @@ impl TrafficRouter for GatewayRouter {
         self.converge(&format!("setting weight {weight} on"), |route| gateway::desired(route, canary, weight)).await
     }
 
-    async fn current_weight(&self) -> Result<Option<u8>, K8sError> {
+    pub async fn current_weight(&self) -> Result<Option<u8>, K8sError> {
         Ok(match self.split().await? {
             Split::Absent => None,
             Split::Weight(w) => Some(w),
@@ -103,8 +118,26 @@ impl TrafficRouter for GatewayRouter {
         })
     }
 
-    async fn remove(&self) -> Result<(), K8sError> {
+    /// Takes serin's part out: the route as the user wrote it.
+    pub async fn remove(&self) -> Result<(), K8sError> {
         let canary = &self.canary;
         self.converge("restoring", |route| gateway::restored(route, canary)).await
     }
+}
+
+/// Takes serin's part out of the HTTPRoute a run recorded, from the record alone (the spec
+/// may be gone). The stable Services are then the route's other backends: serin splits only
+/// rules whose one other backend is the stable Service.
+pub async fn restore(client: &kube::Client, namespace: &str, recorded: &RouteRef) -> Result<Option<String>, K8sError> {
+    let routes = http_routes(client.clone(), namespace);
+    let Some(route) = read_route(&routes, &recorded.name).await? else { return Ok(None) };
+    let mut stable_services = gateway::backend_services(&route);
+    stable_services.remove(&recorded.canary_service);
+    let canary =
+        RouteCanary { stable_services, canary_service: recorded.canary_service.clone(), routing: Routing::Weight };
+    if gateway::split(&route, &canary) == Split::Absent {
+        return Ok(None);
+    }
+    GatewayRouter::new(routes, recorded.name.clone(), canary).remove().await?;
+    Ok(Some(format!("serin's backendRef taken out of HTTPRoute {}", recorded.name)))
 }

@@ -1,7 +1,7 @@
 //! The ingress-nginx canary router: a second Ingress `<stable-ingress>-canary` carrying
 //! `nginx.ingress.kubernetes.io/canary: "true"` and the weight (or header/cookie rules).
 //!
-//! ingress-nginx rules this follows (design/field-lessons.md, "ingress-nginx canary rules"):
+//! ingress-nginx rules this follows:
 //! the canary's host and each path must equal a main-Ingress location exactly, or the
 //! controller silently drops the canary (IN#9830), so only the stable Ingress's rules that
 //! route to the stable Service are cloned, with `pathType`, `ingressClassName` and `tls`;
@@ -20,7 +20,6 @@ use serde_json::json;
 use crate::spec::Routing;
 
 use super::super::{K8sError, MANAGED_BY, api_error, is_managed, is_not_found};
-use super::TrafficRouter;
 
 const PREFIX: &str = "nginx.ingress.kubernetes.io/";
 pub const CANARY: &str = "nginx.ingress.kubernetes.io/canary";
@@ -160,8 +159,8 @@ impl NginxRouter {
     }
 }
 
-impl TrafficRouter for NginxRouter {
-    async fn set_weight(&self, weight: u8) -> Result<(), K8sError> {
+impl NginxRouter {
+    pub async fn set_weight(&self, weight: u8) -> Result<(), K8sError> {
         if weight == 0 && self.route.routing != Routing::Weight {
             // Header and cookie routes have no weight to lower: removing the route is the one write.
             return self.remove().await;
@@ -195,11 +194,11 @@ impl TrafficRouter for NginxRouter {
         Ok(())
     }
 
-    async fn current_weight(&self) -> Result<Option<u8>, K8sError> {
+    pub async fn current_weight(&self) -> Result<Option<u8>, K8sError> {
         Ok(self.existing().await?.map(|i| i.annotations().get(WEIGHT).and_then(|w| w.parse().ok()).unwrap_or(0)))
     }
 
-    async fn remove(&self) -> Result<(), K8sError> {
+    pub async fn remove(&self) -> Result<(), K8sError> {
         if self.existing().await?.is_none() {
             return Ok(());
         }

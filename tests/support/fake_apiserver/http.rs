@@ -69,6 +69,10 @@ async fn dispatch(
 ) -> Response {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let query = Query::<HashMap<String, String>>::try_from_uri(&uri).map(|q| q.0).unwrap_or_default();
+    if hangs(&shared, &method, uri.path(), &body) {
+        tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+        return (StatusCode::GATEWAY_TIMEOUT, "hung").into_response();
+    }
     let request = Request { method: method.clone(), query, content_type: content_type.as_deref(), body: &body };
     let response = match serve(&shared, uri.path(), &request) {
         Ok(response) => response,
@@ -91,6 +95,17 @@ async fn dispatch(
     }
     lock(&shared.requests).push(recorded);
     response
+}
+
+/// A Lease write by a replica the test cut off (`FakeApiServer::hang_lease_writes_of`).
+fn hangs(shared: &Shared, method: &Method, path: &str, body: &[u8]) -> bool {
+    if !matches!(*method, Method::PUT | Method::POST) || !path.contains("/leases") {
+        return false;
+    }
+    let holder = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|b| b["spec"]["holderIdentity"].as_str().map(str::to_string));
+    holder.is_some_and(|h| lock(&shared.hung_lease_writers).contains(&h))
 }
 
 /// The body as JSON (apply bodies are YAML), None when empty or unreadable.

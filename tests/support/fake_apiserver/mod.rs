@@ -98,6 +98,8 @@ pub struct Shared {
     gateway: Mutex<std::collections::HashMap<(String, String), GatewayBehaviour>>,
     /// Kinds whose creates and updates an admission webhook refuses (the message it gives).
     refused_writes: Mutex<Vec<(String, String)>>,
+    /// Lease holders whose Lease writes hang (a partitioned replica).
+    hung_lease_writers: Mutex<Vec<String>>,
     /// Set to true when the handle drops: every task ends.
     shutdown: tokio::sync::watch::Sender<bool>,
     log: bool,
@@ -129,6 +131,7 @@ impl FakeApiServer {
             controller: Mutex::new(ControllerConfig::default()),
             gateway: Mutex::new(std::collections::HashMap::new()),
             refused_writes: Mutex::new(Vec::new()),
+            hung_lease_writers: Mutex::new(Vec::new()),
             shutdown,
             log: std::env::var("FAKE_APISERVER_LOG").is_ok_and(|v| v == "1"),
         });
@@ -257,6 +260,12 @@ impl FakeApiServer {
             kind.to_lowercase()
         );
         lock(&self.shared.refused_writes).push((kind.to_string(), message));
+    }
+
+    /// Lease writes claiming `identity` as holder hang for two minutes (the replica is cut
+    /// off from the API server while others are not), then answer 504.
+    pub fn hang_lease_writes_of(&self, identity: &str) {
+        lock(&self.shared.hung_lease_writers).push(identity.to_string());
     }
 
     /// The webhook is back.

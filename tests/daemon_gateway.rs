@@ -141,3 +141,17 @@ fn ab_by_header_adds_one_rule_in_front_and_removes_it_at_the_end() {
     rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
     wait_restored(&rig, &as_written(&original_route()));
 }
+
+#[test]
+fn removing_the_annotation_mid_rollout_gives_the_route_back_as_written() {
+    let rig = Rig::gateway(Profile::healthy(), &[("serin.io/step-min", "30s")], GatewayBehaviour::default());
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "canary weight 10 in the route", |_| rig.route_weight() == 10);
+    // As `kubectl annotate deployment sark-canary serin.io/strategy-`: the spec is gone, the
+    // record alone says which route and which backendRef are serin's.
+    let opt_out = json!({"metadata": {"annotations": {"serin.io/strategy": null}}});
+    rig.api.patch_merge("apps/v1", "Deployment", e2e::NS, "sark-canary", opt_out);
+    wait_restored(&rig, &as_written(&original_route()));
+    let (_, _, note) = rig.wait_for_event("sark-canary", "Released");
+    assert!(note.contains("HTTPRoute sark"), "{note}");
+    assert_eq!(image(&rig, "sark"), "sark:0.9");
+}

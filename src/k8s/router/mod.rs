@@ -5,12 +5,14 @@
 //! module, so a new router is one file here and one arm in each `match` below.
 //!
 //! - ingress-nginx (`nginx.rs`, `nginx_resolve.rs`): a second Ingress `<ingress>-canary`.
-//! - Gateway API (`gateway.rs` decides, `gateway_apply.rs` writes, `gateway_resolve.rs`):
+//! - Gateway API (`gateway.rs` and `gateway_status.rs` decide, `gateway_apply.rs` writes,
+//!   `gateway_resolve.rs` resolves):
 //!   serin's part of the user's HTTPRoute (`serin.io/route`).
 
 pub mod gateway;
 pub mod gateway_apply;
 mod gateway_resolve;
+mod gateway_status;
 pub mod nginx;
 mod nginx_resolve;
 

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod daemon;
 pub mod k8s;
 pub mod lint;
+pub mod notify;
 pub mod server;
 pub mod source;
 pub mod telemetry;

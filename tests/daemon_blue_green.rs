@@ -116,6 +116,42 @@ fn a_bad_green_is_flipped_back_to_blue() {
     assert!(status["trigger"].as_str().is_some_and(|t| t.starts_with("error-rate")), "{status}");
 }
 
+/// issue 12: a flip back only goes to a slot with ready pods. Blue is scaled to 0 after the
+/// flip (as a GitOps tool that keeps it at 0 would); the rollback scales it back to its 3
+/// replicas and flips once it is Available, never to an empty slot.
+#[test]
+fn a_flip_back_to_a_slot_at_zero_replicas_waits_for_it_to_be_scaled_back() {
+    let smoke = SmokeServer::start("200 OK");
+    let rig = Rig::blue_green(Profile::bad(), smoke.port, SETTINGS);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "the flip to green", |api| live_slot(api).as_deref() == Some("green"));
+    rig.api.patch_merge(
+        "apps/v1",
+        "Deployment",
+        "production",
+        "sark-blue",
+        serde_json::json!({"spec": {"replicas": 0}}),
+    );
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "flipped back to blue", |api| live_slot(api).as_deref() == Some("blue"));
+    let blue = rig.deployment("sark-blue");
+    assert!(blue["status"]["availableReplicas"].as_i64().unwrap_or(0) > 0, "flipped to an empty slot: {blue}");
+    assert_eq!(replicas(&rig, "sark-blue"), 3, "blue back at its replicas from the run's start");
+    rig.wait_for_event("sark-green", "PreviousSlotScaledUp");
+}
+
+/// issue 12: after success the candidate is the release; opting out (removing
+/// `serin.io/strategy`) during keep-previous clears serin's annotations and never flips back.
+#[test]
+fn opting_out_after_success_keeps_the_release_live() {
+    let smoke = SmokeServer::start("200 OK");
+    let rig = Rig::blue_green(Profile::healthy(), smoke.port, SETTINGS);
+    rig.wait_for_phase("sark-green", "Succeeded", ROLLOUT_TIMEOUT);
+    assert_eq!(live_slot(&rig.api).as_deref(), Some("green"));
+    let opt_out = serde_json::json!({"metadata": {"annotations": {"serin.io/strategy": null}}});
+    rig.api.patch_merge("apps/v1", "Deployment", "production", "sark-green", opt_out);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "serin lets go", |_| rig.annotation("sark-green", "serin.io/status").is_none());
+    assert_eq!(live_slot(&rig.api).as_deref(), Some("green"), "a successful release is never flipped back");
+}
+
 #[test]
 fn failing_smoke_checks_keep_the_service_on_blue() {
     let smoke = SmokeServer::start("503 Service Unavailable");

@@ -15,7 +15,7 @@ mod traffic;
 
 use std::time::Duration;
 
-use e2e::{NS, ROLLOUT_TIMEOUT, Rig, canary_weight, tail};
+use e2e::{NS, ROLLOUT_TIMEOUT, Rig, WEIGHT, canary_weight, tail};
 use serde_json::json;
 use traffic::Profile;
 
@@ -65,6 +65,11 @@ fn a_bad_canary_is_rolled_back_by_the_error_rate_trigger() {
     assert_eq!(rig.weights_written(), vec![10, 0], "weight 0 at once, in one write, before the deletion");
     assert_eq!(image(&rig, "sark"), "sark:0.9", "nothing promoted");
     rig.api.wait_until(Duration::from_secs(20), "the candidate scaled to 0", |_| replicas(&rig, "sark-canary") == 0);
+    // Scaling the candidate changed its resourceVersion: the record written after that
+    // work must not be lost to it (the next run starts with these replicas).
+    rig.api.wait_until(Duration::from_secs(20), "the remembered replicas", |_| {
+        rig.status("sark-canary")["replicas_before"] == 1 && rig.status("sark-canary").get("pending").is_none()
+    });
     let rollback = rig.wait_for_event("sark-canary", "RolledBack");
     assert_eq!(rollback.0, "Warning");
     assert!(
@@ -87,6 +92,107 @@ fn a_rollback_completes_while_the_ingress_webhook_refuses_updates() {
     assert_eq!(rig.weights_written(), vec![10], "no Ingress write got through the webhook");
     rig.api.wait_until(Duration::from_secs(20), "the candidate scaled to 0", |_| replicas(&rig, "sark-canary") == 0);
     assert_eq!(image(&rig, "sark"), "sark:0.9", "nothing promoted");
+}
+
+/// issue 12: a run whose configuration breaks mid-run stays guarded: `edit` breaks it while
+/// a bad canary takes traffic, and the rollback still happens, the canary Ingress removed.
+fn a_bad_canary_broken_mid_run_is_still_rolled_back(edit: impl FnOnce(&Rig), what: &str) {
+    let rig = Rig::canary(Profile::bad(), &[("serin.io/step-min", "30s")]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "the first weight", |_| rig.weights_written() == vec![10]);
+    edit(&rig);
+    rig.wait_for_phase("sark-canary", "RolledBack", ROLLOUT_TIMEOUT);
+    rig.api.wait_until(Duration::from_secs(30), "the canary Ingress deleted", |_| !canary_ingress_exists(&rig));
+    assert!(rig.event_reasons("sark-canary").iter().any(|r| r == "ConfigurationBroken"), "{what}: a Warning names it");
+    let status = rig.status("sark-canary");
+    assert_eq!(status["phase"], "RolledBack", "{what}: {status}");
+}
+
+#[test]
+fn an_annotation_typo_mid_run_keeps_the_canary_guarded() {
+    a_bad_canary_broken_mid_run_is_still_rolled_back(
+        |rig| {
+            let typo = serde_json::json!({"metadata": {"annotations": {"serin.io/steps": "10,5O,100"}}});
+            rig.api.patch_merge("apps/v1", "Deployment", "production", "sark-canary", typo);
+        },
+        "steps typo",
+    );
+}
+
+#[test]
+fn a_stable_deleted_mid_run_keeps_the_canary_guarded() {
+    a_bad_canary_broken_mid_run_is_still_rolled_back(
+        |rig| rig.api.delete("apps/v1", "Deployment", "production", "sark"),
+        "stable deleted",
+    );
+}
+
+/// issue 12: a GitOps tool that replaces the candidate from its manifest strips
+/// `serin.io/status`; the rolled-back revision must not get traffic again.
+#[test]
+fn a_rolled_back_revision_stays_rolled_back_after_a_gitops_replace() {
+    let rig = Rig::canary(Profile::bad(), &[]);
+    rig.wait_for_phase("sark-canary", "RolledBack", ROLLOUT_TIMEOUT);
+    rig.api.wait_until(Duration::from_secs(20), "the candidate scaled to 0", |_| replicas(&rig, "sark-canary") == 0);
+    // `kubectl replace` with the manifest: serin's annotations gone, the replicas back.
+    let replace = serde_json::json!({"metadata": {"annotations": {
+        "serin.io/status": null, "serin.io/phase": null, "serin.io/weight": null}}, "spec": {"replicas": 1}});
+    rig.api.patch_merge("apps/v1", "Deployment", "production", "sark-canary", replace);
+    rig.api.wait_until(Duration::from_secs(20), "the record restored", |_| rig.phase("sark-canary").is_some());
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(rig.weights_written(), vec![10, 0], "no traffic for the rolled-back revision");
+    assert_eq!(rig.status("sark-canary")["phase"], "RolledBack");
+    rig.wait_for_event("sark-canary", "RecordRestored");
+}
+
+/// issue 12: after downtime of 3× step-min the missed ticks are caught up, but what they
+/// find may only roll back: every later step is observed live for step-min, none skipped.
+#[test]
+fn catching_up_after_downtime_never_skips_a_step() {
+    const STEP_MIN: Duration = Duration::from_secs(3);
+    let mut rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "3s")]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 25", |api| canary_weight(api) == Some(25));
+    rig.kill_daemon();
+    std::thread::sleep(STEP_MIN * 3);
+    let restarted = std::time::Instant::now();
+    rig.start_daemon();
+    rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
+    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "no step skipped");
+    let writes: Vec<std::time::Instant> = rig
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.at > restarted && r.path.contains("/ingresses") && r.status < 300)
+        .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH"))
+        .filter(|r| r.body.as_ref().is_some_and(|b| b["metadata"]["annotations"].get(WEIGHT).is_some()))
+        .map(|r| r.at)
+        .collect();
+    // 50 may come at once (25% was live through the downtime); 100 only after 50 was
+    // observed live for step-min (a little less: ticks fall on interval boundaries).
+    assert!(writes.len() >= 2, "{writes:?}");
+    let observed_at_50 = writes[1].duration_since(writes[0]);
+    assert!(observed_at_50 >= STEP_MIN - Duration::from_millis(800), "50% observed for {observed_at_50:?} only");
+}
+
+/// issue 12: names resolved at run start are kept until the run ends; an annotation changed
+/// mid-run applies to the next run, with a Warning (no second canary Ingress).
+#[test]
+fn an_ingress_renamed_mid_run_applies_to_the_next_run() {
+    let rig = Rig::canary(Profile::healthy(), &[]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 10", |api| canary_weight(api) == Some(10));
+    let rename = serde_json::json!({"metadata": {"annotations": {"serin.io/ingress": "sark-v2"}}});
+    rig.api.patch_merge("apps/v1", "Deployment", NS, "sark-canary", rename);
+    rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
+    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "the run kept its canary Ingress");
+    let ingresses: Vec<String> = rig
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/ingresses"))
+        .filter_map(|r| r.body.as_ref()?["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ingresses, vec!["sark-canary"], "no second canary Ingress");
+    let deferred = rig.wait_for_event("sark-canary", "ConfigurationDeferred");
+    assert!(deferred.2.contains("serin.io/ingress"), "{deferred:?}");
 }
 
 #[test]

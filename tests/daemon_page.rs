@@ -3,6 +3,8 @@
 //! test reads the DOM Chromium built and keeps a screenshot in
 //! `target/test-artifacts/rollouts-page.png`. Needs prometheus and chromium.
 
+#[path = "support/chromium.rs"]
+mod chromium;
 #[path = "support/daemon.rs"]
 mod daemon;
 #[path = "support/e2e.rs"]
@@ -14,60 +16,9 @@ mod prometheus;
 #[path = "support/traffic.rs"]
 mod traffic;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
+use chromium::{artifacts, chromium};
 use e2e::{ROLLOUT_TIMEOUT, Rig};
 use traffic::Profile;
-
-/// Headless, and nothing that reaches beyond loopback (this machine's network is closed).
-const CHROMIUM_FLAGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--window-size=1280,720",
-];
-
-/// Runs Chromium on `url` with `action` (`--dump-dom` or `--screenshot=…`), killed after 60 s.
-fn chromium(url: &str, action: &str, profile: &Path) -> Output {
-    let child = Command::new("chromium")
-        .args(CHROMIUM_FLAGS)
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(action)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chromium (scripts/install-test-deps.sh installs Debian's package)");
-    let pid = child.id();
-    let started = Instant::now();
-    let watchdog = std::thread::spawn(move || {
-        while started.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(200));
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                return;
-            }
-        }
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-    });
-    let output = child.wait_with_output().expect("chromium's output");
-    let _ = watchdog.join();
-    output
-}
-
-fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("test-artifacts");
-    std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
-    dir
-}
 
 #[test]
 fn the_rollouts_page_renders_in_chromium_with_phase_weight_and_evidence() {

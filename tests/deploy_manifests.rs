@@ -164,6 +164,12 @@ fn args_env_and_probes_are_what_serin_run_serves() {
         assert_eq!(var("POD_NAMESPACE")["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace");
         let token = &var("SERIN_API_TOKEN")["valueFrom"]["secretKeyRef"];
         assert_eq!(token, &json!({"name": "serin-api-token", "key": "token", "optional": true}), "{dir}");
+        let notify = &var("SERIN_NOTIFY")["valueFrom"]["secretKeyRef"];
+        assert_eq!(
+            notify,
+            &json!({"name": "serin-notify", "key": "urls", "optional": true}),
+            "{dir}: URLs are credentials"
+        );
 
         let ports = c["ports"].as_array().unwrap();
         let http = ports.iter().find(|p| p["name"] == "http").expect("a port named http");

@@ -111,6 +111,11 @@ struct RunArgs {
     /// How long the leader's claim on the Lease lasts without renewal.
     #[arg(long, default_value = "15s", value_parser = lease_duration)]
     lease_duration: std::time::Duration,
+    /// Webhook URL told of every rollout transition (repeatable; Slack incoming webhooks
+    /// get a message). Added to those in $SERIN_NOTIFY (separated by commas, spaces or
+    /// newlines), which is where a Secret puts them: URLs are credentials.
+    #[arg(long)]
+    notify: Vec<String>,
     /// Log format: JSON in a cluster, human-readable elsewhere, unless set.
     #[arg(long, value_enum, default_value = "auto")]
     log_format: crate::telemetry::LogFormat,
@@ -164,9 +169,16 @@ fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         listen: args.listen,
         api_token: std::env::var("SERIN_API_TOKEN").ok(),
         leader_election,
+        notify: notify_targets(&args.notify),
     };
     crate::daemon::main(config).map_err(|e| CliError(format!("{e:#}")))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--notify` values, then `$SERIN_NOTIFY`'s.
+fn notify_targets(flags: &[String]) -> crate::notify::Targets {
+    let from_env = std::env::var("SERIN_NOTIFY").unwrap_or_default();
+    crate::notify::Targets::parse(flags.iter().map(String::as_str).chain([from_env.as_str()]))
 }
 
 /// This replica's name in the Lease: the pod's name (downward API `POD_NAME`), else the

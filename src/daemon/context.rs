@@ -29,6 +29,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Whether this replica may write traffic now (leader election's renew deadline).
     pub leadership: Leadership,
+    /// `--notify`: told of every record written.
+    pub notifier: crate::notify::Notifier,
 }
 
 impl Context {

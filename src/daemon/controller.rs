@@ -85,7 +85,13 @@ pub async fn run(
 
 /// The failure is logged by the reconcile itself, inside the rollout's span.
 fn error_policy(_: Arc<Candidate>, error: &Error, _: Arc<Context>) -> Action {
-    Action::requeue(if error.is_conflict() { Duration::from_secs(1) } else { Duration::from_secs(10) })
+    let after = match error.label() {
+        "conflict" => Duration::from_secs(1),
+        // Work waiting for the cluster (a slot becoming Available): look again soon.
+        "waiting" => Duration::from_secs(2),
+        _ => Duration::from_secs(10),
+    };
+    Action::requeue(after)
 }
 
 #[derive(Clone, Copy)]

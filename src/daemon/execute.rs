@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use crate::k8s::events::Notice;
 use crate::k8s::objects::{pod_labels, replicas};
 use crate::k8s::record::{Record, Work};
-use crate::k8s::router::Router;
+use crate::k8s::router::{self, Router};
 use crate::k8s::{K8sError, selector, smoke, workload};
 use crate::rollout::{Action, Slot};
 use crate::spec::{RolloutSpec, Strategy};
@@ -44,6 +44,30 @@ impl Executor<'_> {
             }
             (Work::RemoveCanary, World::Canary(canary)) => self.remove_canary(canary, record).await,
             (Work::RemoveCanary, World::BlueGreen(_)) => Ok(()),
+            (work, World::Unresolved) => self.guarded(work, record).await,
+        }
+    }
+
+    /// Work for a run whose objects are gone: only taking traffic off the candidate is
+    /// possible, from what the record kept; anything else waits for the objects.
+    async fn guarded(&self, work: &Work, record: &mut Record) -> Result<(), K8sError> {
+        match work {
+            Work::Act(Action::Rollback { .. }) | Work::RemoveCanary => {
+                let namespace = self.candidate.namespace().unwrap_or_default();
+                if let Some(done) = router::restore(&self.apis.client, &namespace, record).await? {
+                    tracing::warn!("{done}");
+                }
+                if record.canary_ingress.is_some() {
+                    let current = replicas(self.candidate);
+                    if current > 0 {
+                        record.replicas_before = Some(current);
+                    }
+                    workload::scale(&self.apis.deployments, &self.candidate.name_any(), 0).await?;
+                }
+                Ok(())
+            }
+            Work::Act(Action::Hold { .. } | Action::Pause { .. }) => Ok(()),
+            _ => Err(K8sError::Waiting("the rollout's objects cannot be resolved: only a rollback can act".into())),
         }
     }
 
@@ -121,7 +145,10 @@ impl Executor<'_> {
             Action::Flip { to: Slot::Candidate, .. } => flip(world.candidate_slot.clone()).await.map(drop),
             Action::Flip { to: Slot::Previous, .. } | Action::Rollback { .. } => match &record.previous_slot {
                 // Before the flip the Service still selects the previous slot: nothing to undo.
-                Some(previous) => flip(previous.clone()).await.map(drop),
+                Some(previous) => {
+                    self.previous_slot_ready(record, notices).await?;
+                    flip(previous.clone()).await.map(drop)
+                }
                 None => Ok(()),
             },
             Action::SmokeTest => {
@@ -148,6 +175,38 @@ impl Executor<'_> {
             },
             Action::SetWeight { .. } | Action::Promote { .. } | Action::Pause { .. } | Action::Hold { .. } => Ok(()),
         }
+    }
+}
+
+impl Executor<'_> {
+    /// A flip back only goes to a slot with ready pods: one scaled to 0 meanwhile (a GitOps
+    /// tool, a person) is scaled back to its replicas from the run's start, and the flip
+    /// waits until it is Available. Flipping to nothing would be a full outage.
+    async fn previous_slot_ready(&self, record: &Record, notices: &mut Vec<Notice>) -> Result<(), K8sError> {
+        let Some(name) = &record.previous_deployment else { return Ok(()) };
+        let Some(previous) = self
+            .apis
+            .deployments
+            .get_opt(name)
+            .await
+            .map_err(crate::k8s::api_error(format!("reading Deployment {name}")))?
+        else {
+            return Ok(());
+        };
+        if crate::k8s::objects::has_available_pods(&previous) {
+            return Ok(());
+        }
+        if replicas(&previous) == 0 {
+            let wanted = record.previous_replicas.unwrap_or(1).max(1);
+            workload::scale(&self.apis.deployments, name, wanted).await?;
+            notices.push(Notice::warning(
+                "PreviousSlotScaledUp",
+                format!(
+                    "Deployment {name} (the previous slot) had 0 replicas: scaled back to {wanted} before flipping back"
+                ),
+            ));
+        }
+        Err(K8sError::Waiting(format!("the flip back waits for Deployment {name} (the previous slot) to be Available")))
     }
 }
 

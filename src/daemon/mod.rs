@@ -20,6 +20,7 @@ mod execute;
 pub mod leader;
 mod reconcile;
 mod release;
+mod remember;
 mod resolve;
 mod route_gate;
 mod snapshot;
@@ -57,6 +58,8 @@ pub struct RunConfig {
     pub api_token: Option<String>,
     /// `--leader-election`: act only while holding the Lease `serin-leader`.
     pub leader_election: Option<LeaseConfig>,
+    /// `--notify` URLs (README, "Notifications").
+    pub notify: crate::notify::Targets,
 }
 
 /// Runs until SIGTERM or SIGINT, or until leadership is lost (an error: the process
@@ -73,6 +76,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
         events: EventSink::new(client.clone()),
         http: crate::k8s::smoke::client()?,
         dry_run: config.dry_run,
+        notifier: crate::notify::Notifier::start(&config.notify, Default::default(), metrics.clone())
+            .map_err(anyhow::Error::msg)?,
         metrics: metrics.clone(),
         leadership: if config.leader_election.is_some() { Leadership::elected() } else { Leadership::default() },
     });

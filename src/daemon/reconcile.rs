@@ -28,13 +28,14 @@ use crate::k8s::record::{self, Record};
 use crate::k8s::{FINALIZER, K8sError, api_error};
 use crate::lifecycle::{self, CommandOutcome, config};
 use crate::rollout::Phase;
-use crate::spec::{self, RolloutSpec};
+use crate::spec::{self, RolloutSpec, Strategy};
 
 use super::context::{Apis, Context, Error};
 use super::controller::Candidate;
 use super::execute::Executor;
+use super::remember::Recalled;
 use super::resolve::{World, resolve};
-use super::{command, contain, release, route_gate, snapshot};
+use super::{command, contain, route_gate, snapshot};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
@@ -102,14 +103,27 @@ impl Reconciler<'_> {
         if !spec::is_opted_in(candidate.annotations()) {
             return self.release(&mut candidate, stored).await;
         }
+        // Without its record, the candidate's past comes from serin's memory.
+        let recalled = match &stored {
+            Some(_) => Recalled::default(),
+            None => self.recall(&candidate, now).await,
+        };
+        let written_before = stored.clone();
+        let stored = stored.or_else(|| recalled.record.clone());
         // A run in flight follows the configuration it started with (README, "Lifecycle").
         let kept = stored.as_ref().filter(|r| in_flight(r)).map(|r| &r.config).filter(|c| !c.is_empty());
         let effective = match config::effective(self.name, candidate.annotations(), kept) {
             Ok(effective) => effective,
             Err(problems) => return self.invalid(&mut candidate, stored, problems, now).await,
         };
+        let mut broken = effective.broken.clone();
         let world = match resolve(&self.apis, &candidate, &effective.spec).await? {
             Ok(world) => world,
+            // A run in flight stays guarded by its record; anything else just reports.
+            Err(problems) if kept.is_some() => {
+                broken.extend(problems);
+                World::Unresolved
+            }
             Err(problems) => return self.invalid(&mut candidate, stored, problems, now).await,
         };
         let spec = with_slots(effective.spec.clone(), &world, stored.as_ref());
@@ -120,9 +134,8 @@ impl Reconciler<'_> {
         let snapshot = snapshot::read(&self.apis, &candidate, &world, stored.as_ref()).await?;
         let requested = command::Requested::find(candidate.annotations());
         // Gateway API: a step counts only once the gateway took its weight (route_gate.rs).
-        let (read, mut gated, mut gate_notices) = (stored.clone(), stored, Vec::new());
+        let (mut gated, mut gate_notices) = (stored, Vec::new());
         let held = route_gate::check(&self.apis, &world, &spec, &mut gated, &mut gate_notices, now).await?;
-        let gate_changed = gated != read;
         let (stored, observation) = match held {
             true => (gated, None),
             false => self.observe(gated, &spec, &analysis, now).await,
@@ -136,8 +149,9 @@ impl Reconciler<'_> {
             snapshot: &snapshot,
             command: requested.as_ref(),
             tick: observation.as_ref().map(|o| lifecycle::Tick { at: o.at, observation: o }),
-            broken: &effective.broken,
+            broken: &broken,
             deferred: &effective.deferred,
+            remembered_replicas: recalled.replicas,
             dry_run: spec.dry_run || self.ctx.dry_run,
             judge: &self.ctx.judge,
             now,
@@ -150,13 +164,12 @@ impl Reconciler<'_> {
             return Ok(controller::Action::await_change());
         };
         let consumed = plan.command == CommandOutcome::Consumed;
-        let before = if gate_changed { read.as_ref() } else { stored.as_ref() };
-        self.save_consuming(&mut candidate, before, &record, consumed).await?;
+        // A recalled record is written back on the candidate (`written_before` is None).
+        self.save_consuming(&mut candidate, written_before.as_ref(), &record, consumed).await?;
 
         // The work, then the Events (best effort: a slow Events API never delays traffic).
         let written = record.clone();
-        let mut notices = gate_notices;
-        notices.extend(plan.notices);
+        let mut notices: Vec<Notice> = recalled.notice.into_iter().chain(gate_notices).chain(plan.notices).collect();
         let executor = Executor { ctx: self.ctx, apis: &self.apis, candidate: &candidate, spec: &spec, world: &world };
         let mut outcome = Ok(());
         for work in written.pending.iter() {
@@ -168,6 +181,9 @@ impl Reconciler<'_> {
         if outcome.is_ok() {
             lifecycle::work_done(&mut record, &spec, SystemTime::now());
             outcome = self.save_after_work(&mut candidate, &written, &record).await;
+        }
+        if outcome.is_ok() {
+            self.remember(&candidate, written_before.as_ref(), &record).await;
         }
         self.publish(&candidate, &notices).await;
         outcome?;
@@ -221,7 +237,9 @@ impl Reconciler<'_> {
             Err(e) if e.is_conflict() => {
                 let fresh =
                     self.apis.deployments.get(self.name).await.map_err(api_error("re-reading the candidate"))?;
-                if Record::read(fresh.annotations()).ok().flatten().as_ref() != Some(written) {
+                // Compared as written (times round-trip through RFC 3339 at a coarser grain).
+                let status = objects::serin_key("status");
+                if fresh.annotations().get(&status) != written.annotations().get(&status) {
                     return Err(e);
                 }
                 *candidate = fresh;
@@ -277,11 +295,13 @@ impl Reconciler<'_> {
             body["metadata"]["annotations"][command::key()] = serde_json::Value::Null;
         }
         *candidate = self.patch_candidate(&body, "writing serin.io/status").await?;
+        // The one place notifications start: what is announced is what was written.
+        self.ctx.notifier.saved(&candidate.namespace().unwrap_or_default(), self.name, before, record);
         Ok(())
     }
 
     /// A merge patch of the candidate (its body carries the resourceVersion it was read at).
-    async fn patch_candidate(&self, body: &serde_json::Value, what: &str) -> Result<Deployment, K8sError> {
+    pub(super) async fn patch_candidate(&self, body: &serde_json::Value, what: &str) -> Result<Deployment, K8sError> {
         self.apis
             .deployments
             .patch(self.name, &PatchParams::default(), &Patch::Merge(body))
@@ -334,53 +354,10 @@ impl Reconciler<'_> {
         }
         Ok(controller::Action::requeue(INVALID_RECHECK))
     }
-
-    /// `serin.io/strategy` was removed: restore traffic, then forget the run.
-    async fn release(
-        &self,
-        candidate: &mut Deployment,
-        stored: Option<Record>,
-    ) -> Result<controller::Action, K8sError> {
-        let restored = match &stored {
-            Some(record) if !record.settled && !record.dry_run => release::restore_traffic(&self.apis, record).await?,
-            _ => "no run in flight".into(),
-        };
-        let mut body = record::clear_body(&candidate.resource_version().unwrap_or_default());
-        if candidate.finalizers().iter().any(|f| f == FINALIZER) {
-            body["metadata"]["finalizers"] = finalizers(candidate, false).into();
-        }
-        *candidate = self.patch_candidate(&body, "clearing serin's annotations").await?;
-        if stored.is_some() {
-            let note = format!("serin.io/strategy removed: {restored}; serin's annotations cleared");
-            self.publish(candidate, &[Notice::normal("Released", note)]).await;
-        }
-        Ok(controller::Action::await_change())
-    }
-
-    /// The candidate is being deleted: restore traffic, then let it go.
-    async fn finalize(
-        &self,
-        candidate: &mut Deployment,
-        stored: Option<Record>,
-    ) -> Result<controller::Action, K8sError> {
-        if !candidate.finalizers().iter().any(|f| f == FINALIZER) {
-            return Ok(controller::Action::await_change());
-        }
-        if let Some(record) = stored.as_ref().filter(|r| !r.settled && !r.dry_run) {
-            let restored = release::restore_traffic(&self.apis, record).await?;
-            self.publish(candidate, &[Notice::warning("CandidateDeleted", format!("candidate deleted: {restored}"))])
-                .await;
-        }
-        let body = serde_json::json!({"metadata": {
-            "resourceVersion": candidate.resource_version(),
-            "finalizers": finalizers(candidate, false)}});
-        self.patch_candidate(&body, "releasing serin's finalizer").await?;
-        Ok(controller::Action::await_change())
-    }
 }
 
 /// The candidate's finalizers with serin's present or not.
-fn finalizers(candidate: &Deployment, hold: bool) -> Vec<String> {
+pub(super) fn finalizers(candidate: &Deployment, hold: bool) -> Vec<String> {
     let mut list: Vec<String> = candidate.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
     if hold {
         list.push(FINALIZER.to_string());
@@ -390,8 +367,12 @@ fn finalizers(candidate: &Deployment, hold: bool) -> Vec<String> {
 
 /// Blue-green templates compare the candidate slot with the one live before the flip.
 fn with_slots(mut spec: RolloutSpec, world: &World, stored: Option<&Record>) -> RolloutSpec {
-    if let World::BlueGreen(bg) = world {
-        let previous = stored.and_then(|r| r.previous_slot.clone()).unwrap_or_else(|| bg.live_slot.clone());
+    let previous = match (stored.and_then(|r| r.previous_slot.clone()), world) {
+        (Some(previous), _) => Some(previous),
+        (None, World::BlueGreen(bg)) => Some(bg.live_slot.clone()),
+        (None, _) => None,
+    };
+    if let (Some(previous), Strategy::BlueGreen(_)) = (previous, &spec.strategy) {
         spec.args.entry("previous_slot".into()).or_insert(previous);
     }
     spec

@@ -32,6 +32,10 @@ pub enum World {
     // Boxed: Kubernetes objects are large, and worlds move around.
     Canary(Box<CanaryWorld>),
     BlueGreen(Box<BlueGreenWorld>),
+    /// A run in flight whose objects can no longer be resolved (the stable Deployment or
+    /// Ingress deleted, a Service gone): it stays guarded by its record: a rollback removes
+    /// the canary route recorded at run start; nothing else moves (README, "Lifecycle").
+    Unresolved,
 }
 
 /// The world, or every problem that keeps the rollout from starting.

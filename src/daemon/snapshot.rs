@@ -20,13 +20,14 @@ pub async fn read(
     stored: Option<&Record>,
 ) -> Result<Snapshot, K8sError> {
     let world = match world {
-        World::Canary(c) => SnapshotWorld::Canary {
+        World::Unresolved => None,
+        World::Canary(c) => Some(SnapshotWorld::Canary {
             stable_revision: revision(&c.stable),
             stable_replicas: replicas(&c.stable),
             promotion_complete: workload::is_promoted(&c.stable, candidate) && objects::is_rolled_out(&c.stable),
             canary_route: c.route.managed_name(),
             http_route: c.route.http_route(),
-        },
+        }),
         World::BlueGreen(bg) => {
             let may_start =
                 stored.is_none_or(|r| r.state.revision != revision(candidate) || r.state.phase.is_terminal());
@@ -38,13 +39,18 @@ pub async fn read(
                 Some(name) => apis.deployments.get_opt(name).await.ok().flatten().map(|d| replicas(&d)),
                 None => None,
             };
-            SnapshotWorld::BlueGreen {
+            Some(SnapshotWorld::BlueGreen {
                 live_slot: bg.live_slot.clone(),
                 candidate_slot: bg.candidate_slot.clone(),
                 previous_deployment: previous,
                 previous_replicas,
-            }
+            })
         }
+    };
+    let world = match (world, stored) {
+        (Some(world), _) => world,
+        // Unresolved: only a run in flight gets here; what it knew at its start stands in.
+        (None, record) => unresolved(record),
     };
     Ok(Snapshot {
         revision: revision(candidate),
@@ -52,4 +58,26 @@ pub async fn read(
         candidate_replicas: replicas(candidate),
         world,
     })
+}
+
+/// The world of a run whose objects are gone, from its record.
+fn unresolved(record: Option<&Record>) -> SnapshotWorld {
+    let record =
+        record.cloned().unwrap_or_else(|| Record::new(crate::rollout::RolloutState::new("", std::time::UNIX_EPOCH)));
+    match (&record.candidate_slot, &record.previous_slot) {
+        (Some(candidate), Some(previous)) => SnapshotWorld::BlueGreen {
+            live_slot: previous.clone(),
+            candidate_slot: candidate.clone(),
+            previous_deployment: record.previous_deployment.clone(),
+            previous_replicas: record.previous_replicas,
+        },
+        _ => SnapshotWorld::Canary {
+            // Unknown: the run's own revision keeps it from looking like a new one.
+            stable_revision: String::new(),
+            stable_replicas: 0,
+            promotion_complete: false,
+            canary_route: record.canary_ingress.clone().unwrap_or_default(),
+            http_route: record.canary_route.clone(),
+        },
+    }
 }

@@ -13,6 +13,7 @@
 //!   by the HTTP API and the command line.
 
 pub mod events;
+pub mod memory;
 pub mod objects;
 pub mod operation;
 pub mod record;
@@ -41,6 +42,9 @@ pub enum K8sError {
     /// serin will not touch the object (not managed by it, or missing what it needs).
     #[error("{0}")]
     Refused(String),
+    /// The work must wait for the cluster (it stays pending and is tried again).
+    #[error("waiting: {0}")]
+    Waiting(String),
 }
 
 impl K8sError {
@@ -55,6 +59,7 @@ impl K8sError {
             K8sError::Api { .. } if self.is_conflict() => "conflict",
             K8sError::Api { .. } => "api",
             K8sError::Refused(_) => "refused",
+            K8sError::Waiting(_) => "waiting",
         }
     }
 }

@@ -62,6 +62,14 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotifyLabels {
+    /// `webhook` or `slack`, never the URL (a credential).
+    format: &'static str,
+    /// `sent`, `failed` (after every retry), `queue_full`.
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -86,6 +94,7 @@ pub struct Metrics {
     reconcile_duration: Histogram,
     reconcile_errors: Family<KindLabels, Counter>,
     leader: Gauge,
+    notifications: Family<NotifyLabels, Counter>,
     /// Rebuilding the rollout gauges and encoding happen under one lock, so a scrape never
     /// sees a half-rebuilt family.
     scrape: Mutex<()>,
@@ -119,6 +128,12 @@ impl Metrics {
         registry.register("reconcile_errors", "Reconciles that failed, by kind of error", reconcile_errors.clone());
         let leader = Gauge::default();
         registry.register("leader", "1 while this replica holds the leader Lease (or runs alone)", leader.clone());
+        let notifications = Family::<NotifyLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications by receiver format and outcome (failed: dropped after every retry)",
+            notifications.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
         registry.register("build_info", "serin's version", build);
@@ -133,6 +148,7 @@ impl Metrics {
             reconcile_duration,
             reconcile_errors,
             leader,
+            notifications,
             scrape: Mutex::new(()),
         }
     }
@@ -166,6 +182,11 @@ impl Metrics {
         if let Some(kind) = error {
             self.reconcile_errors.get_or_create(&KindLabels { kind }).inc();
         }
+    }
+
+    /// One notification to a `format` receiver ended as `outcome`.
+    pub fn notified(&self, format: &'static str, outcome: &'static str) {
+        self.notifications.get_or_create(&NotifyLabels { format, outcome }).inc();
     }
 
     pub fn set_leader(&self, leader: bool) {
@@ -237,6 +258,7 @@ mod tests {
         metrics.queried(Duration::from_millis(20), false);
         metrics.reconciled(Duration::from_millis(3), Some("conflict"));
         metrics.set_leader(true);
+        metrics.notified("slack", "failed");
         let text = metrics.encode([]);
         for expected in [
             "serin_decisions_total{action=\"rollback\",trigger=\"outage\"} 1",
@@ -244,6 +266,7 @@ mod tests {
             "serin_prometheus_query_duration_seconds_count 1",
             "serin_reconcile_errors_total{kind=\"conflict\"} 1",
             "serin_leader 1",
+            "serin_notifications_total{format=\"slack\",outcome=\"failed\"} 1",
             "serin_build_info{version=",
         ] {
             assert!(text.contains(expected), "{expected} missing from:\n{text}");

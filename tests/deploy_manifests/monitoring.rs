@@ -10,7 +10,7 @@ use crate::manifests::{docs, find, metric_names, promtool, render, repo};
 
 /// serin's metrics (fixed names, README "metrics"); histograms are read through their
 /// `_bucket`/`_sum`/`_count` series.
-const GAUGES_AND_COUNTERS: [&str; 9] = [
+const GAUGES_AND_COUNTERS: [&str; 10] = [
     "serin_rollouts",
     "serin_canary_weight",
     "serin_verdicts_total",
@@ -19,6 +19,7 @@ const GAUGES_AND_COUNTERS: [&str; 9] = [
     "serin_reconcile_errors_total",
     "serin_leader",
     "serin_build_info",
+    "serin_notifications_total",
     "up",
 ];
 const HISTOGRAMS: [&str; 2] = ["serin_prometheus_query_duration_seconds", "serin_reconcile_duration_seconds"];
@@ -103,6 +104,7 @@ fn alert_rules_pass_promtool_and_their_unit_tests() {
         "SerinPrometheusQueryErrors",
         "SerinRolloutPausedTooLong",
         "SerinRollback",
+        "SerinNotificationsFailing",
         "SerinDown",
     ] {
         assert!(alerts.contains(wanted), "missing alert {wanted}");

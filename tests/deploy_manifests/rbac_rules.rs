@@ -27,6 +27,10 @@ fn rbac_is_exactly_what_serin_uses() {
     expected.extend(cluster("gateway.networking.k8s.io", "httproutes", &["get", "list", "watch", "patch"]));
     expected.extend(cluster("", "pods", &["list"]));
     expected.extend(cluster("events.k8s.io", "events", &["create"]));
+    expected.extend(cluster("", "configmaps", &["create"]));
+    expected.extend(
+        ["get", "patch"].map(|v| ("cluster".into(), "".into(), "configmaps".into(), v.into(), "serin-memory".into())),
+    );
     let lease = |verb: &str, name: &str| {
         (NAMESPACE.into(), "coordination.k8s.io".into(), "leases".into(), verb.into(), name.into())
     };
@@ -59,6 +63,9 @@ fn rbac_allows_every_request_serin_makes_and_nothing_else() {
         ("PATCH", "/apis/gateway.networking.k8s.io/v1/namespaces/production/httproutes/sark"),
         ("GET", "/api/v1/namespaces/production/pods?labelSelector=app%3Dsark%2Cversion%3Dgreen"),
         ("POST", "/apis/events.k8s.io/v1/namespaces/production/events"),
+        ("GET", "/api/v1/namespaces/production/configmaps/serin-memory"),
+        ("PATCH", "/api/v1/namespaces/production/configmaps/serin-memory"),
+        ("POST", "/api/v1/namespaces/production/configmaps"),
         ("POST", "/apis/coordination.k8s.io/v1/namespaces/serin-system/leases"),
         ("GET", "/apis/coordination.k8s.io/v1/namespaces/serin-system/leases/serin-leader"),
         ("PUT", "/apis/coordination.k8s.io/v1/namespaces/serin-system/leases/serin-leader"),
@@ -69,6 +76,8 @@ fn rbac_allows_every_request_serin_makes_and_nothing_else() {
     }
     let forbidden = [
         ("GET", "/api/v1/namespaces/production/secrets/sark-tls"),
+        ("GET", "/api/v1/namespaces/production/configmaps/other"),
+        ("PATCH", "/api/v1/namespaces/production/configmaps/serin-templates"),
         ("GET", "/api/v1/namespaces/production/pods/sark-1"),
         ("POST", "/api/v1/namespaces/production/pods/sark-1/exec"),
         ("DELETE", "/apis/apps/v1/namespaces/production/deployments/sark"),

@@ -41,6 +41,7 @@ impl Daemon {
             .args(listen)
             // The host's token must not leak into a test; `env` may set one.
             .env_remove("SERIN_API_TOKEN")
+            .env_remove("SERIN_NOTIFY")
             .envs(env.iter().copied())
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,serin=debug")

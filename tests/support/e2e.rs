@@ -67,6 +67,16 @@ pub fn annotations(extra: &[(&str, &str)]) -> Value {
 impl Rig {
     /// Guide 001's canary: stable `sark` (Service + Ingress) and candidate `sark-canary`.
     pub fn canary(candidate: Profile, extra: &[(&str, &str)]) -> Rig {
+        Rig::canary_with_daemon(candidate, extra, &[], &[])
+    }
+
+    /// [`Rig::canary`] whose first daemon also gets `daemon_extra` arguments and `env`.
+    pub fn canary_with_daemon(
+        candidate: Profile,
+        extra: &[(&str, &str)],
+        daemon_extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Rig {
         let api = Arc::new(FakeApiServer::start());
         api.create(deployment("sark", json!({"app": "sark", "version": "stable"}), "sark:0.9", 4, json!({})));
         api.create(service("sark", json!({"app": "sark", "version": "stable"}), 8000));
@@ -83,7 +93,7 @@ impl Rig {
         let reader = api.clone();
         let weight: WeightFn = Arc::new(move || canary_weight(&reader).unwrap_or(0));
         let config = TrafficConfig::nginx(NS, "sark", "sark", "sark-canary", 80).weight(weight);
-        Rig::start(api, TrafficConfig { candidate, rate_per_second: 400.0, ..config })
+        Rig::start_with(api, TrafficConfig { candidate, rate_per_second: 400.0, ..config }, daemon_extra, env)
     }
 
     /// Guide 001's blue-green: Service `sark` on `sark-blue`, candidate `sark-green`.
@@ -103,6 +113,10 @@ impl Rig {
     }
 
     pub fn start(api: Arc<FakeApiServer>, traffic: TrafficConfig) -> Rig {
+        Rig::start_with(api, traffic, &[], &[])
+    }
+
+    fn start_with(api: Arc<FakeApiServer>, traffic: TrafficConfig, extra: &[&str], env: &[(&str, &str)]) -> Rig {
         let exporter = TrafficExporter::start(traffic);
         let prometheus = TestPrometheus::start_scraping(&[exporter.address()], Duration::from_secs(1));
         prometheus.wait_until_targets_up(Duration::from_secs(30));
@@ -110,7 +124,8 @@ impl Rig {
         api.write_kubeconfig(&dir.path().join("kubeconfig"));
         let mut rig =
             Rig { api, exporter, prometheus, daemon: None, dir, daemon_args: vec!["--namespace".into(), NS.into()] };
-        rig.start_daemon();
+        let url = rig.prometheus.url().to_string();
+        rig.daemon = Some(rig.spawn_daemon(&url, extra, env));
         rig
     }
 

@@ -7,8 +7,10 @@
 //!  source::MetricSource ──► engine::observe ──► IntervalObservation ──► judge::update
 //!  (Prometheus | recording | simulation)                                   │ Judgement
 //!                                                                          ▼
-//!                                 rollout::step(state, spec, judgement, now) ──► Transition
-//!                                                                  { next state, actions, requeue_after }
+//!                               rollout::step(state, spec, judgement, inputs) ──► Transition
+//!                                                                     { next state, actions }
+//!                                                                          │
+//!  lifecycle::plan(record, Snapshot, spec, command, tick, now) ──► Plan { record + work, Events }
 //! ```
 //!
 //! Nothing here reads a clock or the network: time is always an argument, and metrics come

@@ -10,7 +10,7 @@ mod counts;
 mod dispersion;
 pub mod evidence;
 pub mod forecast;
-mod format;
+pub mod format;
 mod metric;
 pub mod observation;
 #[cfg(test)]

@@ -16,6 +16,7 @@
 
 pub mod command;
 pub mod config;
+pub mod memory;
 pub mod notice;
 pub mod record;
 mod start;
@@ -96,6 +97,9 @@ pub struct Input<'a> {
     pub broken: &'a [String],
     /// Keys changed mid-run that apply to the next run.
     pub deferred: &'a [String],
+    /// The candidate's replicas before serin last scaled it to 0, from serin's memory
+    /// (`memory`), for a candidate that lost its record.
+    pub remembered_replicas: Option<i32>,
     pub dry_run: bool,
     pub judge: &'a JudgeConfig,
     pub now: SystemTime,
@@ -130,7 +134,7 @@ pub struct Plan {
 /// Plans one reconcile. Pure.
 pub fn plan(input: &Input) -> Plan {
     let mut notices = Vec::new();
-    let started = start::next_run(input.spec, input.config, input.snapshot, input.stored, input.now, input.dry_run);
+    let started = start::next_run(input, input.stored);
     // A tick measured for the run on record says nothing about a run starting now.
     let mut tick = input.tick;
     let mut record = match (started, input.stored) {

@@ -94,6 +94,10 @@ pub struct Record {
     pub previous_slot: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_deployment: Option<String>,
+    /// Blue-green: the previous slot's replicas when the run started (to scale it back up
+    /// before a flip back, if something scaled it to 0 meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_replicas: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smoke: Option<SmokeResult>,
     /// The configuration annotations the run started with: it follows them until it ends
@@ -132,6 +136,7 @@ impl Record {
             candidate_slot: None,
             previous_slot: None,
             previous_deployment: None,
+            previous_replicas: None,
             smoke: None,
             config: BTreeMap::new(),
             deferred: Vec::new(),
@@ -145,7 +150,8 @@ impl Record {
     /// The phase users see. A canary shows `Succeeded` only once the canary is removed
     /// (README, "Annotations": the run ends when the canary Ingress is gone and the candidate at 0).
     pub fn phase(&self) -> Phase {
-        if !self.invalid.is_empty() {
+        // A run guarded by its kept configuration shows Invalid until it ends.
+        if !self.invalid.is_empty() && !self.state.phase.is_terminal() {
             return Phase::Invalid;
         }
         let cleaning_up = self.pending.iter().any(|w| matches!(w, Work::RemoveCanary));

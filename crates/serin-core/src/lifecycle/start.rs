@@ -8,15 +8,12 @@
 //!   traffic until its pods are ready;
 //! - the run keeps its configuration and the names it resolved until it ends.
 
-use std::collections::BTreeMap;
-use std::time::SystemTime;
-
 use crate::rollout::{Action, Phase, RolloutState};
-use crate::spec::{RolloutSpec, Strategy};
+use crate::spec::Strategy;
 
 use super::notice::Notice;
 use super::record::{Record, Work};
-use super::{Snapshot, SnapshotWorld};
+use super::{Input, SnapshotWorld};
 
 /// Replicas for the canary at `weight` percent of a stable with `stable` replicas.
 pub fn replicas_for_weight(stable_replicas: i32, weight: u8) -> i32 {
@@ -25,14 +22,8 @@ pub fn replicas_for_weight(stable_replicas: i32, weight: u8) -> i32 {
 }
 
 /// The record of a run starting now, with its Event; `None` when no run starts.
-pub fn next_run(
-    spec: &RolloutSpec,
-    config: &BTreeMap<String, String>,
-    snapshot: &Snapshot,
-    stored: Option<&Record>,
-    now: SystemTime,
-    dry_run: bool,
-) -> Option<(Record, Notice)> {
+pub fn next_run(input: &Input, stored: Option<&Record>) -> Option<(Record, Notice)> {
+    let (spec, snapshot, now) = (input.spec, input.snapshot, input.now);
     let revision = &snapshot.revision;
     let current = stored.filter(|r| r.state.phase != Phase::Invalid);
     let worth_a_run = match &snapshot.world {
@@ -50,9 +41,9 @@ pub fn next_run(
     }
     let mut record = Record::new(RolloutState::new(revision, now));
     record.retry = spec.retry.clone();
-    record.dry_run = dry_run;
-    record.config = config.clone();
-    record.replicas_before = current.and_then(|r| r.replicas_before);
+    record.dry_run = input.dry_run;
+    record.config = input.config.clone();
+    record.replicas_before = current.and_then(|r| r.replicas_before).or(input.remembered_replicas);
     let mut notice = Notice::normal(
         "RolloutStarted",
         format!("revision {revision}: {} analysed with {}", spec.strategy_name(), spec.analysis.join(", ")),
@@ -109,6 +100,7 @@ pub fn next_run(
             }
             record.previous_slot = Some(live_slot.clone());
             record.previous_deployment = previous_deployment.clone();
+            record.previous_replicas = previous_replicas.filter(|r| *r > 0);
             if snapshot.candidate_replicas == 0 {
                 let wanted = record.replicas_before.or(*previous_replicas).unwrap_or(1).max(1);
                 record.pending.push(Work::ScaleCandidate { replicas: wanted });

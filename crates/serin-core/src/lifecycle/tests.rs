@@ -118,20 +118,39 @@ impl Run {
         applied: bool,
         broken: &[String],
     ) -> Plan {
-        let snapshot = snapshot(true);
+        self.reconcile_in(now, &snapshot(true), (bad * 10.0, 1000.0), command, applied, broken)
+    }
+
+    /// A reconcile while the candidate has no ready pods and no traffic.
+    fn reconcile_unready(&mut self, now: SystemTime) -> Plan {
+        let snapshot = Snapshot { candidate_ready: false, ..snapshot(true) };
+        self.reconcile_in(now, &snapshot, (0.0, 0.0), None, true, &[])
+    }
+
+    /// One reconcile: `(bad, total)` requests of the interval if a tick is due.
+    fn reconcile_in(
+        &mut self,
+        now: SystemTime,
+        snapshot: &Snapshot,
+        (bad, total): (f64, f64),
+        command: Option<&str>,
+        applied: bool,
+        broken: &[String],
+    ) -> Plan {
         let due = self.record.as_ref().and_then(|r| due_tick(r, &self.spec, now));
-        let observed = due.map(|at| observation(at, bad * 10.0, 1000.0));
+        let observed = due.map(|at| observation(at, bad, total));
         let requested = command.map(|c| Requested(c.to_string()));
         let input = Input {
             stored: self.record.as_ref(),
             spec: &self.spec,
             config: &self.config,
             analysis: &self.analysis,
-            snapshot: &snapshot,
+            snapshot,
             command: requested.as_ref(),
             tick: observed.as_ref().map(|o| Tick { at: o.at, observation: o }),
             broken,
             deferred: &[],
+            remembered_replicas: None,
             dry_run: false,
             judge: &self.judge,
             now,
@@ -256,6 +275,25 @@ fn promoting_has_a_deadline_and_accepts_abort() {
     run.reconcile(at(minute + 11.0), 0.0, None, true);
     assert_eq!(run.state().phase, Phase::RolledBack, "{}", run.state().reason);
     assert_eq!(run.state().trigger.as_deref(), Some("promotion-deadline"));
+}
+
+#[test]
+fn a_canary_without_ready_pods_for_progress_deadline_fires_outage() {
+    let mut run = Run::new();
+    run.reconcile(at(0.0), 0.0, None, true);
+    run.reconcile(at(1.01), 0.0, None, true);
+    assert_eq!(run.state().weight, 10);
+    // The pods stop being ready: no data, so the judge alone would only ever hold.
+    for minute in 2..=20 {
+        let plan = run.reconcile_unready(at(f64::from(minute) + 0.01));
+        if run.state().phase == Phase::RolledBack {
+            assert!(minute >= 12, "not before progress-deadline 10m: minute {minute}");
+            assert_eq!(run.state().trigger.as_deref(), Some("outage"));
+            assert!(plan.record.unwrap().pending.contains(&Work::RemoveCanary));
+            return;
+        }
+    }
+    panic!("never rolled back: {}", run.state().reason);
 }
 
 /// Invariants over random sequences: reconciles at random times (with downtime), random

@@ -1,7 +1,5 @@
 //! Intended actions: what the state machine wants done, as data.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
 use super::RolloutState;
@@ -59,6 +57,4 @@ impl Action {
 pub struct Transition {
     pub next: RolloutState,
     pub actions: Vec<Action>,
-    /// When the machine wants to be called again.
-    pub requeue_after: Duration,
 }

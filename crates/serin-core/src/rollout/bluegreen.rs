@@ -21,7 +21,7 @@ pub(super) fn step(
     judgement: Option<&Judgement>,
     inputs: &Inputs,
 ) -> Transition {
-    let mut draft = super::begin(state, spec, judgement, inputs);
+    let mut draft = super::begin(state, judgement, inputs);
     match state.phase {
         Phase::RolledBack | Phase::Invalid | Phase::Promoting => {}
         Phase::Succeeded => keep_previous(&mut draft, bg),

@@ -16,7 +16,7 @@ pub(super) fn step(
     judgement: Option<&Judgement>,
     inputs: &Inputs,
 ) -> Transition {
-    let mut draft = super::begin(state, spec, judgement, inputs);
+    let mut draft = super::begin(state, judgement, inputs);
     match state.phase {
         Phase::Succeeded | Phase::RolledBack | Phase::Invalid => {}
         Phase::Promoting => promoting(&mut draft, spec, inputs),

@@ -82,7 +82,7 @@ pub fn apply(
     if let Some(why) = refusal(command, state, spec, inputs.candidate_ready) {
         return Err(why);
     }
-    let mut draft = Draft::new(state, inputs.now, spec.interval);
+    let mut draft = Draft::new(state, inputs.now);
     match command {
         Command::Abort => {
             let reason = format!("aborted by an operator at {}% (serin API)", state.weight);

@@ -87,13 +87,8 @@ pub fn step(state: &RolloutState, spec: &RolloutSpec, judgement: Option<&Judgeme
 }
 
 /// The bookkeeping every step starts with: error streak and last verdicts.
-fn begin(
-    state: &RolloutState,
-    spec: &RolloutSpec,
-    judgement: Option<&Judgement>,
-    inputs: &Inputs,
-) -> transition::Draft {
-    let mut draft = transition::Draft::new(state, inputs.now, spec.interval);
+fn begin(state: &RolloutState, judgement: Option<&Judgement>, inputs: &Inputs) -> transition::Draft {
+    let mut draft = transition::Draft::new(state, inputs.now);
     draft.next.consecutive_errors = verdicts::errors_in_a_row(state.consecutive_errors, judgement);
     draft.next.unready_since = match inputs.candidate_ready {
         true => None,

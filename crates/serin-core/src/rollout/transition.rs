@@ -9,18 +9,17 @@ pub struct Draft {
     pub next: RolloutState,
     pub actions: Vec<Action>,
     pub now: SystemTime,
-    requeue_after: Duration,
 }
 
 impl Draft {
-    pub fn new(state: &RolloutState, now: SystemTime, requeue_after: Duration) -> Draft {
+    pub fn new(state: &RolloutState, now: SystemTime) -> Draft {
         let mut next = state.clone();
         next.updated = now;
-        Draft { next, actions: Vec::new(), now, requeue_after }
+        Draft { next, actions: Vec::new(), now }
     }
 
     pub fn finish(self) -> Transition {
-        Transition { next: self.next, actions: self.actions, requeue_after: self.requeue_after }
+        Transition { next: self.next, actions: self.actions }
     }
 
     /// Time spent in the current step or stage.

@@ -3,20 +3,16 @@
 //! pods, and whether serin can split it (`gateway::problems`). Problems are reported on the
 //! candidate (phase `Invalid`), never a reason to touch traffic.
 
-use std::collections::BTreeSet;
-
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 
-use crate::k8s::objects::{pod_labels, selects};
-use crate::k8s::selector::selector;
-use crate::k8s::{K8sError, api_error};
+use crate::k8s::K8sError;
 use crate::spec::CanarySpec;
 
 use super::gateway::{self, RouteCanary};
 use super::gateway_apply::{http_routes, read_route};
-use super::{Resolution, Resolved, Route};
+use super::{Resolution, Resolved, Route, selecting_stable};
 
 pub async fn resolve(
     client: &kube::Client,
@@ -29,20 +25,10 @@ pub async fn resolve(
         return Ok(Err(vec![format!("HTTPRoute {name:?} (serin.io/route) not found")]));
     };
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let stable_labels = pod_labels(stable);
     // serin's own backendRef (a run in flight) is not a stable backend.
     let mut backends = gateway::backend_services(&route);
     backends.remove(&canary.canary_service);
-    let (mut stable_services, mut stable_service) = (BTreeSet::new(), None);
-    for backend in backends {
-        let Some(service) = services.get_opt(&backend).await.map_err(api_error("reading a backend Service"))? else {
-            continue;
-        };
-        if selects(&selector(&service), &stable_labels) {
-            stable_services.insert(backend);
-            stable_service.get_or_insert(service);
-        }
-    }
+    let (stable_services, stable_service) = selecting_stable(&services, backends, stable).await?;
     let Some(stable_service) = stable_service else {
         return Ok(Err(vec![format!(
             "HTTPRoute {name:?} routes to no Service selecting the pods of Deployment {:?}",

@@ -134,6 +134,27 @@ impl Router {
     }
 }
 
+/// The backend Services (of an Ingress or an HTTPRoute) that select the stable
+/// Deployment's pods, and the first of them (the canary Service copies its ports).
+async fn selecting_stable(
+    services: &Api<Service>,
+    backends: std::collections::BTreeSet<String>,
+    stable: &Deployment,
+) -> Result<(std::collections::BTreeSet<String>, Option<Service>), K8sError> {
+    let stable_labels = super::objects::pod_labels(stable);
+    let (mut names, mut first) = (std::collections::BTreeSet::new(), None);
+    for name in backends {
+        let Some(service) = services.get_opt(&name).await.map_err(api_error("reading a backend Service"))? else {
+            continue;
+        };
+        if super::objects::selects(&super::selector::selector(&service), &stable_labels) {
+            names.insert(name);
+            first.get_or_insert(service);
+        }
+    }
+    Ok((names, first))
+}
+
 /// Removes the canary route a run recorded, from the record alone (the spec may be gone:
 /// opt-out, deletion). Returns what was done, in words.
 pub async fn restore(client: &kube::Client, namespace: &str, record: &Record) -> Result<Option<String>, K8sError> {

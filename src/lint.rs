@@ -17,6 +17,9 @@ use serde_yaml_ng::Value;
 mod across;
 
 use crate::spec::{self, RolloutSpec, Strategy};
+
+#[path = "lint_route.rs"]
+mod route;
 use crate::target::Target;
 use crate::template::{Catalog, Template, TemplateError, render, schema};
 
@@ -150,21 +153,22 @@ fn lint_source(
     add_templates(text, &file, &mut catalog);
 
     let mut problems = Vec::new();
-    for doc in documents {
-        if is_deployment(&doc) {
-            let (object, messages, templates) = lint_deployment(&doc, &catalog);
+    for doc in &documents {
+        if is_deployment(doc) {
+            let (object, messages, templates) = lint_deployment(doc, &catalog);
             if messages.is_empty() && !templates.is_empty() {
                 rendered.push(Rendered { file: file.clone(), object: object.clone(), templates });
             }
             problems.extend(messages.into_iter().map(|m| problem(&object, m)));
-        } else if is_template(&doc) {
+        } else if is_template(doc) {
             let name = doc.get("name").and_then(Value::as_str).unwrap_or("?");
             if let Err(e) = schema::from_value(doc.clone(), &file) {
                 problems.push(problem(&format!("template/{name}"), template_message(e)));
             }
         }
-        all.push((file.clone(), doc));
+        all.push((file.clone(), doc.clone()));
     }
+    problems.extend(route::problems(&documents).into_iter().map(|(object, message)| problem(&object, message)));
     problems
 }
 
@@ -318,6 +322,33 @@ mod tests {
             let problems = lint_path(&fixture(name), &catalog);
             assert!(problems.is_empty(), "{name}:\n{}", messages(&problems));
         }
+    }
+
+    #[test]
+    fn an_http_route_serin_cannot_split_is_reported() {
+        let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/examples/gateway-api.yaml");
+        assert!(lint_path(&example, &Catalog::builtin()).is_empty());
+        let text = std::fs::read_to_string(&example).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            messages(&lint_path(&path, &Catalog::builtin()))
+        };
+        let mixed =
+            text.replace("- {name: sark, port: 80}", "- {name: sark, port: 80}\n        - {name: legacy, port: 80}");
+        let said = write("mixed.yaml", mixed);
+        assert!(
+            said.contains(
+                "Deployment/sark-canary: serin.io/route: HTTPRoute \"sark\" rule 0 also sends traffic to legacy"
+            ),
+            "{said}"
+        );
+        let elsewhere = text.replace("- {name: sark, port: 80}", "- {name: sark-v1, port: 80}");
+        let said = write("elsewhere.yaml", elsewhere);
+        assert!(said.contains("no rule sending traffic to the stable Service"), "{said}");
+        let both = text.replace("serin.io/route: sark", "serin.io/route: sark\n    serin.io/ingress: sark");
+        assert!(write("both.yaml", both).contains("not both"));
     }
 
     #[test]

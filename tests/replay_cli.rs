@@ -200,10 +200,15 @@ fn lint_passes_good_manifests_and_lists_every_problem_of_bad_ones() {
 
 #[test]
 fn the_documented_example_manifests_lint_clean() {
-    let out = serin(&["lint", "deploy/examples/canary.yaml", "deploy/examples/blue-green.yaml"]);
+    let out = serin(&[
+        "lint",
+        "deploy/examples/canary.yaml",
+        "deploy/examples/blue-green.yaml",
+        "deploy/examples/gateway-api.yaml",
+    ]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let said = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(said.contains("2 file(s): no problems"), "{said}");
+    assert!(said.contains("3 file(s): no problems"), "{said}");
 }
 
 #[test]

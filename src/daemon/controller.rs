@@ -13,14 +13,15 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::DynamicObject;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::k8s::objects::keep_serin_metadata;
-use crate::k8s::router::{self, Watched};
+use crate::k8s::router::{self, Watched, gateway_apply};
 use crate::k8s::scoped_api;
 use crate::spec::{self, Strategy};
 
@@ -54,7 +55,22 @@ pub async fn run(
         .applied_objects();
     let controller = Controller::for_stream(candidates, store.clone())
         .with_config(controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES));
-    let (for_ingress, for_service, for_stable) = (store.clone(), store.clone(), store);
+    let (for_ingress, for_service, for_stable) = (store.clone(), store.clone(), store.clone());
+    // Gateway API's CRDs are installed separately: a watch of a missing resource would fail
+    // forever, and back off every other trigger with it.
+    let controller = if gateway_apply::serves_http_routes(&client).await {
+        let resource = gateway_apply::http_route_resource();
+        let routes = match ns {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource),
+            None => Api::<DynamicObject>::all_with(client.clone(), &resource),
+        };
+        controller.watches_with(routes, resource, watcher::Config::default(), move |route| {
+            candidates_naming(&store, &route, Related::Route)
+        })
+    } else {
+        tracing::info!("the cluster serves no gateway.networking.k8s.io/v1 HTTPRoutes: not watching them");
+        controller
+    };
     controller
         .watches(scoped_api::<PartialObjectMeta<Ingress>>(&client, ns), watcher::Config::default(), move |ingress| {
             candidates_naming(&for_ingress, &ingress, Related::Ingress)
@@ -91,6 +107,7 @@ enum Related {
     Ingress,
     Service,
     Stable,
+    Route,
 }
 
 /// The candidates (in the controller's cache) whose rollout names `object`, or own it.
@@ -113,6 +130,7 @@ fn names(candidate: &Candidate, related: Related, name: &str) -> bool {
     let Ok(spec) = spec::parse(&candidate.name_any(), candidate.annotations()) else { return false };
     match (&spec.strategy, related) {
         (Strategy::Canary(c), Related::Ingress) => router::watches(c, Watched::Ingress, name),
+        (Strategy::Canary(c), Related::Route) => router::watches(c, Watched::HttpRoute, name),
         (Strategy::Canary(c), Related::Service) => c.canary_service == name,
         (Strategy::Canary(c), Related::Stable) => c.stable == name,
         (Strategy::BlueGreen(bg), Related::Service) => bg.service == name,

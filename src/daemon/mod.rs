@@ -23,6 +23,7 @@ mod reconcile;
 mod release;
 mod remember;
 mod resolve;
+mod route_gate;
 mod snapshot;
 
 use std::net::SocketAddr;

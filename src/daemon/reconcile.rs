@@ -35,7 +35,7 @@ use super::controller::Candidate;
 use super::execute::Executor;
 use super::remember::Recalled;
 use super::resolve::{World, resolve};
-use super::{command, contain, preflight, snapshot};
+use super::{command, contain, preflight, route_gate, snapshot};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
@@ -133,7 +133,13 @@ impl Reconciler<'_> {
         };
         let snapshot = snapshot::read(&self.apis, &candidate, &world, stored.as_ref()).await?;
         let requested = command::Requested::find(candidate.annotations());
-        let (stored, observation) = self.observe(stored, &spec, &analysis, now).await;
+        // Gateway API: a step counts only once the gateway took its weight (route_gate.rs).
+        let (mut gated, mut gate_notices) = (stored, Vec::new());
+        let held = route_gate::check(&self.apis, &world, &spec, &mut gated, &mut gate_notices, now).await?;
+        let (stored, observation) = match held {
+            true => (gated, None),
+            false => self.observe(gated, &spec, &analysis, now).await,
+        };
         let config = config::of(candidate.annotations());
         let plan = lifecycle::plan(&lifecycle::Input {
             stored: stored.as_ref(),
@@ -170,7 +176,7 @@ impl Reconciler<'_> {
 
         // The work, then the Events (best effort: a slow Events API never delays traffic).
         let written = record.clone();
-        let mut notices: Vec<Notice> = recalled.notice.into_iter().chain(plan.notices).collect();
+        let mut notices: Vec<Notice> = recalled.notice.into_iter().chain(gate_notices).chain(plan.notices).collect();
         let executor = Executor { ctx: self.ctx, apis: &self.apis, candidate: &candidate, spec: &spec, world: &world };
         let mut outcome = Ok(());
         for work in written.pending.iter() {

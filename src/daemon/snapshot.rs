@@ -26,6 +26,7 @@ pub async fn read(
             stable_replicas: replicas(&c.stable),
             promotion_complete: workload::is_promoted(&c.stable, candidate) && objects::is_rolled_out(&c.stable),
             canary_route: c.route.managed_name(),
+            http_route: c.route.http_route(),
         }),
         World::BlueGreen(bg) => {
             let may_start =
@@ -76,6 +77,7 @@ fn unresolved(record: Option<&Record>) -> SnapshotWorld {
             stable_replicas: 0,
             promotion_complete: false,
             canary_route: record.canary_ingress.clone().unwrap_or_default(),
+            http_route: record.canary_route.clone(),
         },
     }
 }

@@ -4,7 +4,7 @@
 //! - `objects`: pure readings (revision hash, rolled out?, the engine's `Target`);
 //! - `record`: the state serin keeps on the candidate (`serin.io/phase|weight|status`);
 //! - `router`: the canary traffic split behind the [`router::TrafficRouter`] trait
-//!   (ingress-nginx today; Gateway API can follow);
+//!   (ingress-nginx canary Ingress, or serin's part of a Gateway API HTTPRoute);
 //! - `selector`: the blue-green Service selector flip;
 //! - `workload`: promotion (stable takes the candidate's pod spec) and scaling;
 //! - `smoke`: HTTP smoke checks of a blue-green candidate's pods;

@@ -24,6 +24,7 @@ fn rbac_is_exactly_what_serin_uses() {
         "ingresses",
         &["get", "list", "watch", "create", "patch", "update", "delete"],
     ));
+    expected.extend(cluster("gateway.networking.k8s.io", "httproutes", &["get", "list", "watch", "patch"]));
     expected.extend(cluster("", "pods", &["list"]));
     expected.extend(cluster("events.k8s.io", "events", &["create"]));
     expected.extend(cluster("", "configmaps", &["create"]));
@@ -57,6 +58,9 @@ fn rbac_allows_every_request_serin_makes_and_nothing_else() {
         ("POST", "/apis/networking.k8s.io/v1/namespaces/production/ingresses"),
         ("PUT", "/apis/networking.k8s.io/v1/namespaces/production/ingresses/sark-canary"),
         ("DELETE", "/apis/networking.k8s.io/v1/namespaces/production/ingresses/sark-canary"),
+        ("GET", "/apis/gateway.networking.k8s.io/v1/httproutes?watch=true&resourceVersion=7"),
+        ("GET", "/apis/gateway.networking.k8s.io/v1/namespaces/production/httproutes/sark"),
+        ("PATCH", "/apis/gateway.networking.k8s.io/v1/namespaces/production/httproutes/sark"),
         ("GET", "/api/v1/namespaces/production/pods?labelSelector=app%3Dsark%2Cversion%3Dgreen"),
         ("POST", "/apis/events.k8s.io/v1/namespaces/production/events"),
         ("GET", "/api/v1/namespaces/production/configmaps/serin-memory"),
@@ -82,6 +86,11 @@ fn rbac_allows_every_request_serin_makes_and_nothing_else() {
         ("DELETE", "/api/v1/namespaces/production/services/sark"),
         ("DELETE", "/apis/networking.k8s.io/v1/namespaces/production/ingresses"),
         ("POST", "/api/v1/namespaces/production/events"),
+        ("PUT", "/apis/gateway.networking.k8s.io/v1/namespaces/production/httproutes/sark"),
+        ("DELETE", "/apis/gateway.networking.k8s.io/v1/namespaces/production/httproutes/sark"),
+        ("POST", "/apis/gateway.networking.k8s.io/v1/namespaces/production/httproutes"),
+        ("PATCH", "/apis/gateway.networking.k8s.io/v1/namespaces/production/httproutes/sark/status"),
+        ("PATCH", "/apis/gateway.networking.k8s.io/v1/namespaces/production/gateways/public"),
         ("GET", "/apis/coordination.k8s.io/v1/namespaces/serin-system/leases/other"),
         ("GET", "/apis/coordination.k8s.io/v1/namespaces/serin-system/leases"),
         ("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"),

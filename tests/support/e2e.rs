@@ -112,7 +112,7 @@ impl Rig {
         Rig::start(api, TrafficConfig { candidate, rate_per_second: 400.0, ..config })
     }
 
-    fn start(api: Arc<FakeApiServer>, traffic: TrafficConfig) -> Rig {
+    pub fn start(api: Arc<FakeApiServer>, traffic: TrafficConfig) -> Rig {
         Rig::start_with(api, traffic, &[], &[])
     }
 

@@ -92,6 +92,10 @@ pub enum Flavour {
     /// `job` is a label of the series (the scrape must honour it, as
     /// `TestPrometheus::start_scraping` does) so that `selector: job="..."` works.
     HttpSlo { job: String, service: String, slot_label: String, candidate_slot: String, previous_slot: String },
+    /// Application metrics by pod, as a Prometheus Operator scrape labels them (`namespace`,
+    /// `pod`, `job`): the stable is `stable_pod`, the candidate `canary_pod`
+    /// (analysis-templates/app-canary.yaml).
+    App { job: String, stable_pod: String, canary_pod: String },
 }
 
 #[derive(Clone)]
@@ -130,6 +134,12 @@ impl TrafficConfig {
         let (job, service, slot_label) = (service.to_string(), service.to_string(), slot_label.to_string());
         let (candidate_slot, previous_slot) = (candidate.to_string(), previous.to_string());
         TrafficConfig::new(namespace, Flavour::HttpSlo { job, service, slot_label, candidate_slot, previous_slot })
+    }
+
+    /// Application metrics by pod name; `job` is `app`.
+    pub fn app(namespace: &str, app: &str, stable_pod: &str, canary_pod: &str) -> Self {
+        let (job, stable_pod, canary_pod) = (app.to_string(), stable_pod.to_string(), canary_pod.to_string());
+        TrafficConfig::new(namespace, Flavour::App { job, stable_pod, canary_pod })
     }
 
     pub fn weight(self, weight: WeightFn) -> Self {
@@ -416,13 +426,20 @@ fn render(state: &State, config: &TrafficConfig) -> String {
                 requests.push((format!(r#"{labels},status="500""#), version.failed));
                 durations.push((labels, version.all));
             }
+            Flavour::App { job, stable_pod, canary_pod } => {
+                let pod = escape(if v == CANDIDATE { canary_pod } else { stable_pod });
+                let labels = format!(r#"job="{}",method="GET",namespace="{ns}",pod="{pod}""#, escape(job));
+                requests.push((format!(r#"{labels},status="200""#), version.ok));
+                requests.push((format!(r#"{labels},status="500""#), version.failed));
+                durations.push((labels, version.all));
+            }
         }
     }
     let (counter, histogram) = match config.flavour {
         Flavour::Nginx { .. } => {
             ("nginx_ingress_controller_requests", "nginx_ingress_controller_request_duration_seconds")
         }
-        Flavour::HttpSlo { .. } => ("http_requests_total", "http_request_duration_seconds"),
+        Flavour::HttpSlo { .. } | Flavour::App { .. } => ("http_requests_total", "http_request_duration_seconds"),
     };
     let mut out = format!("# HELP {counter} The total number of requests\n# TYPE {counter} counter\n");
     for (labels, counts) in &requests {

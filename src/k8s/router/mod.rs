@@ -5,7 +5,14 @@
 //! module, so a new router is one file here and one arm in each `match` below.
 //!
 //! - ingress-nginx (`nginx.rs`, `nginx_resolve.rs`): a second Ingress `<ingress>-canary`.
+//! - Gateway API (`gateway.rs` and `gateway_status.rs` decide, `gateway_apply.rs` writes,
+//!   `gateway_resolve.rs` resolves):
+//!   serin's part of the user's HTTPRoute (`serin.io/route`).
 
+pub mod gateway;
+pub mod gateway_apply;
+mod gateway_resolve;
+mod gateway_status;
 pub mod nginx;
 mod nginx_resolve;
 
@@ -15,16 +22,24 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::{Api, ResourceExt};
 
 use crate::lifecycle::Record;
+use crate::lifecycle::record::RouteRef;
 use crate::spec::CanarySpec;
 
 use super::{K8sError, api_error, is_managed};
 
+pub use gateway_apply::GatewayRouter;
 pub use nginx::NginxRouter;
 
 /// The route of one run, resolved and checked before any traffic moves.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per reconcile: boxing would buy nothing
 pub enum Route {
     Nginx(nginx::CanaryRoute),
+    /// The HTTPRoute `name`, split as `canary` says.
+    Gateway {
+        name: String,
+        canary: gateway::RouteCanary,
+    },
 }
 
 /// A resolved route and the stable Service it sends the rest of the traffic to (the
@@ -45,7 +60,10 @@ pub async fn resolve(
     stable: &Deployment,
     canary: &CanarySpec,
 ) -> Result<Resolution, K8sError> {
-    nginx_resolve::resolve(client, namespace, candidate, stable, canary).await
+    match &canary.route {
+        Some(name) => gateway_resolve::resolve(client, namespace, stable, canary, name).await,
+        None => nginx_resolve::resolve(client, namespace, candidate, stable, canary).await,
+    }
 }
 
 impl Route {
@@ -54,6 +72,17 @@ impl Route {
     pub fn managed_name(&self) -> String {
         match self {
             Route::Nginx(route) => nginx::canary_ingress_name(&route.stable_ingress.name_any()),
+            Route::Gateway { name, .. } => name.clone(),
+        }
+    }
+
+    /// Gateway API: the HTTPRoute serin splits, recorded instead of a managed object.
+    pub fn http_route(&self) -> Option<RouteRef> {
+        match self {
+            Route::Nginx(_) => None,
+            Route::Gateway { name, canary } => {
+                Some(RouteRef { name: name.clone(), canary_service: canary.canary_service.clone() })
+            }
         }
     }
 
@@ -62,13 +91,20 @@ impl Route {
             Route::Nginx(route) => {
                 Router::Nginx(NginxRouter::new(Api::namespaced(client.clone(), namespace), route.clone()))
             }
+            Route::Gateway { name, canary } => Router::Gateway(GatewayRouter::new(
+                gateway_apply::http_routes(client.clone(), namespace),
+                name.clone(),
+                canary.clone(),
+            )),
         }
     }
 }
 
 /// Sends part of the traffic to the canary.
+#[allow(clippy::large_enum_variant)] // one per piece of work: boxing would buy nothing
 pub enum Router {
     Nginx(NginxRouter),
+    Gateway(GatewayRouter),
 }
 
 impl Router {
@@ -77,6 +113,7 @@ impl Router {
     pub async fn set_weight(&self, weight: u8) -> Result<(), K8sError> {
         match self {
             Router::Nginx(router) => router.set_weight(weight).await,
+            Router::Gateway(router) => router.set_weight(weight).await,
         }
     }
 
@@ -84,6 +121,7 @@ impl Router {
     pub async fn current_weight(&self) -> Result<Option<u8>, K8sError> {
         match self {
             Router::Nginx(router) => router.current_weight().await,
+            Router::Gateway(router) => router.current_weight().await,
         }
     }
 
@@ -91,13 +129,38 @@ impl Router {
     pub async fn remove(&self) -> Result<(), K8sError> {
         match self {
             Router::Nginx(router) => router.remove().await,
+            Router::Gateway(router) => router.remove().await,
         }
     }
+}
+
+/// The backend Services (of an Ingress or an HTTPRoute) that select the stable
+/// Deployment's pods, and the first of them (the canary Service copies its ports).
+async fn selecting_stable(
+    services: &Api<Service>,
+    backends: std::collections::BTreeSet<String>,
+    stable: &Deployment,
+) -> Result<(std::collections::BTreeSet<String>, Option<Service>), K8sError> {
+    let stable_labels = super::objects::pod_labels(stable);
+    let (mut names, mut first) = (std::collections::BTreeSet::new(), None);
+    for name in backends {
+        let Some(service) = services.get_opt(&name).await.map_err(api_error("reading a backend Service"))? else {
+            continue;
+        };
+        if super::objects::selects(&super::selector::selector(&service), &stable_labels) {
+            names.insert(name);
+            first.get_or_insert(service);
+        }
+    }
+    Ok((names, first))
 }
 
 /// Removes the canary route a run recorded, from the record alone (the spec may be gone:
 /// opt-out, deletion). Returns what was done, in words.
 pub async fn restore(client: &kube::Client, namespace: &str, record: &Record) -> Result<Option<String>, K8sError> {
+    if let Some(route) = &record.canary_route {
+        return gateway_apply::restore(client, namespace, route).await;
+    }
     let Some(name) = &record.canary_ingress else { return Ok(None) };
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), namespace);
     let found = ingresses.get_opt(name).await.map_err(api_error(format!("reading Ingress {name}")))?;
@@ -111,11 +174,15 @@ pub async fn restore(client: &kube::Client, namespace: &str, record: &Record) ->
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Watched {
     Ingress,
+    HttpRoute,
 }
 
 /// Whether the route object `name` of kind `watched` belongs to the rollout `canary`.
 pub fn watches(canary: &CanarySpec, watched: Watched, name: &str) -> bool {
     match watched {
-        Watched::Ingress => canary.ingress == name || nginx::canary_ingress_name(&canary.ingress) == name,
+        Watched::Ingress => {
+            canary.route.is_none() && (canary.ingress == name || nginx::canary_ingress_name(&canary.ingress) == name)
+        }
+        Watched::HttpRoute => canary.route.as_deref() == Some(name),
     }
 }

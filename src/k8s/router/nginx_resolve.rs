@@ -3,20 +3,16 @@
 //! it that selects the stable pods, and no foreign Ingress where the canary Ingress goes.
 //! Problems are reported on the candidate (phase `Invalid`), never a reason to touch traffic.
 
-use std::collections::BTreeSet;
-
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::{Api, ResourceExt};
 
-use crate::k8s::objects::{pod_labels, selects};
-use crate::k8s::selector::selector;
 use crate::k8s::{K8sError, api_error, is_managed, owner_reference};
 use crate::spec::CanarySpec;
 
 use super::nginx::{CanaryRoute, backend_services, canary_ingress_name};
-use super::{Resolution, Resolved, Route};
+use super::{Resolution, Resolved, Route, selecting_stable};
 
 pub async fn resolve(
     client: &kube::Client,
@@ -31,18 +27,7 @@ pub async fn resolve(
     let Some(ingress) = ingress else {
         return Ok(Err(vec![format!("Ingress {:?} (serin.io/ingress) not found", canary.ingress)]));
     };
-    let stable_labels = pod_labels(stable);
-    let mut stable_services = BTreeSet::new();
-    let mut stable_service = None;
-    for name in backend_services(&ingress) {
-        let Some(service) = services.get_opt(&name).await.map_err(api_error("reading a backend Service"))? else {
-            continue;
-        };
-        if selects(&selector(&service), &stable_labels) {
-            stable_services.insert(name);
-            stable_service.get_or_insert(service);
-        }
-    }
+    let (stable_services, stable_service) = selecting_stable(&services, backend_services(&ingress), stable).await?;
     let Some(stable_service) = stable_service else {
         return Ok(Err(vec![format!(
             "Ingress {:?} routes to no Service selecting the pods of Deployment {:?}",

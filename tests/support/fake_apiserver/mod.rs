@@ -22,7 +22,10 @@
 //! one global watch history (10,000 events) rather than one per resource; Services get
 //! no clusterIP; no ReplicaSets (Pods are owned by their Deployment); no
 //! authentication, no managedFields. Deployments, like the real ones, get a new
-//! `generation` for annotation changes too, not only for spec changes.
+//! `generation` for annotation changes too, not only for spec changes. HTTPRoutes (a CRD
+//! on a real cluster) are checked against the parts of their schema a client editing rules
+//! can break, and a simulated gateway controller answers them in `status.parents`
+//! (httproute.rs).
 
 #![allow(dead_code)]
 
@@ -30,6 +33,7 @@ mod defaults;
 mod deployment_controller;
 mod discovery;
 mod http;
+mod httproute;
 mod object;
 mod patch;
 mod resources;
@@ -76,11 +80,23 @@ pub struct DeploymentBehaviour {
     pub ready_delay: Option<Duration>,
 }
 
+/// How the simulated gateway controller answers one HTTPRoute (README of this module:
+/// httproute.rs).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct GatewayBehaviour {
+    /// How long after a change of the route its status answers it (200 ms).
+    pub delay: Option<Duration>,
+    /// Refuse every generation: `Accepted=False` with this (reason, message).
+    pub refuse: Option<(String, String)>,
+}
+
 /// State shared by the HTTP handlers, watch streams, the controller and the handle.
 pub struct Shared {
     store: Mutex<Store>,
     requests: Mutex<Vec<RecordedRequest>>,
     controller: Mutex<ControllerConfig>,
+    /// The gateway controller's behaviour per HTTPRoute (namespace, name).
+    gateway: Mutex<std::collections::HashMap<(String, String), GatewayBehaviour>>,
     /// Kinds whose creates and updates an admission webhook refuses (the message it gives).
     refused_writes: Mutex<Vec<(String, String)>>,
     /// Lease holders whose Lease writes hang (a partitioned replica).
@@ -114,6 +130,7 @@ impl FakeApiServer {
             store: Mutex::new(Store::new()),
             requests: Mutex::new(Vec::new()),
             controller: Mutex::new(ControllerConfig::default()),
+            gateway: Mutex::new(std::collections::HashMap::new()),
             refused_writes: Mutex::new(Vec::new()),
             hung_lease_writers: Mutex::new(Vec::new()),
             shutdown,
@@ -226,6 +243,12 @@ impl FakeApiServer {
         lock(&self.shared.controller).behaviours.insert(key, behaviour);
     }
 
+    /// How the simulated gateway controller answers the HTTPRoute from now on.
+    pub fn set_gateway_behaviour(&self, namespace: &str, name: &str, behaviour: GatewayBehaviour) {
+        let key = (namespace.to_string(), name.to_string());
+        lock(&self.shared.gateway).insert(key, behaviour);
+    }
+
     /// The IP of Pods from now on (existing Pods are updated too).
     /// A validating admission webhook for `kind` that is down (failurePolicy: Fail): every
     /// CREATE and UPDATE (POST, PUT, PATCH) of that kind is refused with a 500, as the real
@@ -322,6 +345,7 @@ fn serve(shared: Arc<Shared>, listener: std::net::TcpListener) {
         let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
         let mut shutdown = shared.shutdown.subscribe();
         tokio::spawn(deployment_controller::run(shared.clone()));
+        tokio::spawn(httproute::run(shared.clone()));
         let app = http::router(shared);
         tokio::select! {
             result = axum::serve(listener, app) => result.expect("the fake API server failed"),

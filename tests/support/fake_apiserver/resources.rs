@@ -67,6 +67,8 @@ pub static RESOURCES: &[Resource] = &[
     resource("networking.k8s.io", "ingresses", "Ingress", true, &[], decode::<networking::v1::Ingress>),
     resource("events.k8s.io", "events", "Event", false, EVENT_FIELDS, decode::<events::v1::Event>),
     resource("coordination.k8s.io", "leases", "Lease", false, &[], decode::<coordination::v1::Lease>),
+    // A CRD: no k8s-openapi type; its structural schema's types are checked instead.
+    resource("gateway.networking.k8s.io", "httproutes", "HTTPRoute", true, &[], super::httproute::decode),
 ];
 
 impl Resource {

@@ -45,6 +45,11 @@ impl FieldError {
         Self::new(field, ("FieldValueNotSupported", "Unsupported value"), Some(value.to_string()), &detail)
     }
 
+    pub fn too_many(field: &str, actual: usize, max: usize) -> Self {
+        let detail = format!("must have at most {max} items");
+        Self::new(field, ("FieldValueTooMany", "Too many"), Some(actual.to_string()), &detail)
+    }
+
     pub fn too_long(field: &str, max: usize) -> Self {
         let detail = format!("may not be more than {max} bytes");
         Self::new(field, ("FieldValueTooLong", "Too long"), None, &detail)

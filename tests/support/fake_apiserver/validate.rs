@@ -31,6 +31,7 @@ pub fn validate(res: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), 
         ("", "services") => service(obj, &mut errors),
         ("networking.k8s.io", "ingresses") => ingress(obj, &mut errors),
         ("events.k8s.io", "events") => event(obj, &mut errors),
+        ("gateway.networking.k8s.io", "httproutes") => super::httproute::validate(obj, &mut errors),
         _ => {}
     }
     if !errors.is_empty() {

@@ -27,9 +27,9 @@ pub async fn observe<S: MetricSource>(source: &S, analysis: &Analysis, at: Syste
                 },
             },
             MetricKind::Histogram(h) => MetricObservation {
-                canary: reading_of_histogram(source.query(&h.canary, at).await),
+                canary: in_seconds(reading_of_histogram(source.query(&h.canary, at).await), h.le_per_second),
                 baseline: match &h.baseline {
-                    Some(b) => Some(reading_of_histogram(source.query(b, at).await)),
+                    Some(b) => Some(in_seconds(reading_of_histogram(source.query(b, at).await), h.le_per_second)),
                     None => None,
                 },
             },
@@ -73,7 +73,7 @@ async fn baseline_only<S: MetricSource>(source: &S, analysis: &Analysis, at: Sys
                 None => continue,
             },
             MetricKind::Histogram(h) => match &h.baseline {
-                Some(b) => reading_of_histogram(source.query(b, at).await),
+                Some(b) => in_seconds(reading_of_histogram(source.query(b, at).await), h.le_per_second),
                 None => continue,
             },
             MetricKind::Value(_) => continue,
@@ -128,6 +128,19 @@ pub fn reading_of_histogram(answer: Answer) -> Reading {
         by_le.entry(le.to_bits()).or_insert(Bucket { le, count: 0.0 }).count += sample.value;
     }
     Reading::Buckets(by_le.into_values().collect())
+}
+
+/// Buckets whose `le` is in another unit (milliseconds) converted to seconds, the unit of
+/// every limit and message.
+pub fn in_seconds(reading: Reading, le_per_second: f64) -> Reading {
+    match reading {
+        // A division, not a product with 0.001: `le="100"` is exactly the 0.1 of a bound
+        // written in seconds.
+        Reading::Buckets(buckets) if le_per_second != 1.0 => {
+            Reading::Buckets(buckets.into_iter().map(|b| Bucket { le: b.le / le_per_second, ..b }).collect())
+        }
+        other => other,
+    }
 }
 
 /// A single-value answer.
@@ -189,6 +202,10 @@ mod tests {
         );
         assert!(matches!(reading_of_histogram(Ok(vec![sample(1.0, &[])])), Reading::Error(_)));
         assert_eq!(reading_of_histogram(Ok(vec![])), Reading::NoData);
+        // Istio's milliseconds: `le="500"` is half a second.
+        let ms = reading_of_histogram(Ok(vec![sample(3.0, &[("le", "500")]), sample(4.0, &[("le", "+Inf")])]));
+        let Reading::Buckets(b) = in_seconds(ms, 1000.0) else { panic!("expected buckets") };
+        assert_eq!((b[0].le, b[0].count, b[1].le), (0.5, 3.0, f64::INFINITY));
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub fn variables(spec: &RolloutSpec, target: &Target) -> BTreeMap<String, String
         Strategy::Canary(c) => {
             set("stable", &c.stable);
             set("ingress", &c.ingress);
+            if let Some(route) = &c.route {
+                set("route", route);
+            }
             set("service", &c.stable);
             set("canary_service", &c.canary_service);
         }

@@ -60,6 +60,7 @@ pub(super) fn latency_template() -> Template {
                     canary: "c".to_string(),
                     baseline: Some("b".to_string()),
                     max: vec![p(0.95, 0.5), p(0.99, 2.0)],
+                    le_per_second: 1.0,
                 }),
                 min_requests: 50,
             },

@@ -61,6 +61,8 @@ pub enum SnapshotWorld {
         promotion_complete: bool,
         /// The canary route object serin manages for this run (the canary Ingress).
         canary_route: String,
+        /// Gateway API routing instead: the HTTPRoute serin splits (`canary_route` unused).
+        http_route: Option<record::RouteRef>,
     },
     BlueGreen {
         /// The slot the Service selects now, and the candidate's.

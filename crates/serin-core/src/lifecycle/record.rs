@@ -51,6 +51,13 @@ pub struct SmokeResult {
     pub detail: String,
 }
 
+/// The HTTPRoute a canary run splits, and the canary Service its backendRef names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteRef {
+    pub name: String,
+    pub canary_service: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     #[serde(flatten)]
@@ -67,6 +74,14 @@ pub struct Record {
     /// Canary: the canary Ingress serin manages (to remove it even without a spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_ingress: Option<String>,
+    /// Canary by `serin.io/route`: the HTTPRoute and the canary Service serin's backendRef
+    /// names (to take them out of the route even without a spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_route: Option<RouteRef>,
+    /// Since when the gateway has not taken the route's current weight (a step counts only
+    /// once it has; a refusal lasting past progress-deadline rolls back).
+    #[serde(with = "crate::time::rfc3339_option", default, skip_serializing_if = "Option::is_none")]
+    pub route_waiting_since: Option<SystemTime>,
     /// Blue-green: the Service, its slot label, the candidate's slot, the slot it selected
     /// before the flip, and the Deployment serving that slot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,6 +129,8 @@ impl Record {
             pending: Vec::new(),
             replicas_before: None,
             canary_ingress: None,
+            canary_route: None,
+            route_waiting_since: None,
             service: None,
             slot_label: None,
             candidate_slot: None,

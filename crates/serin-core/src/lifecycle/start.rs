@@ -49,8 +49,11 @@ pub fn next_run(input: &Input, stored: Option<&Record>) -> Option<(Record, Notic
         format!("revision {revision}: {} analysed with {}", spec.strategy_name(), spec.analysis.join(", ")),
     );
     match (&snapshot.world, &spec.strategy) {
-        (SnapshotWorld::Canary { canary_route, stable_replicas, .. }, Strategy::Canary(c)) => {
-            record.canary_ingress = Some(canary_route.clone());
+        (SnapshotWorld::Canary { canary_route, http_route, stable_replicas, .. }, Strategy::Canary(c)) => {
+            match http_route {
+                Some(route) => record.canary_route = Some(route.clone()),
+                None => record.canary_ingress = Some(canary_route.clone()),
+            }
             if in_flight {
                 // No traffic on a revision nobody analysed.
                 record.pending.push(Work::Act(Action::SetWeight { weight: 0 }));

@@ -79,6 +79,7 @@ fn snapshot(ready: bool) -> Snapshot {
             stable_replicas: 4,
             promotion_complete: false,
             canary_route: "sark-canary".into(),
+            http_route: None,
         },
     }
 }

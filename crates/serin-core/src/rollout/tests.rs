@@ -18,6 +18,7 @@ fn canary_spec(on_inconclusive: OnInconclusive) -> RolloutSpec {
         strategy: Strategy::Canary(CanarySpec {
             stable: "sark".into(),
             ingress: "sark".into(),
+            route: None,
             canary_service: "sark-canary".into(),
             steps: vec![10, 25, 50, 100],
             step_min: 5 * MIN,

@@ -54,6 +54,9 @@ const CANARY_SUFFIX: &str = "-canary";
 
 /// Template names used when `serin.io/analysis` is absent.
 pub const DEFAULT_CANARY_ANALYSIS: &str = "nginx-canary";
+/// With `serin.io/route`: the application's own metrics work behind any Gateway API
+/// implementation (their per-backend metrics differ; see analysis-templates/README.md).
+pub const DEFAULT_ROUTE_ANALYSIS: &str = "app-canary";
 pub const DEFAULT_BLUE_GREEN_ANALYSIS: &str = "http-slo";
 
 /// Variable names a template always gets from serin; `arg.<name>` may not shadow them.
@@ -81,6 +84,7 @@ pub fn parse(deployment: &str, annotations: &BTreeMap<String, String>) -> Result
 
     let default_analysis = match kind {
         Some(KeyClass::BlueGreen) => DEFAULT_BLUE_GREEN_ANALYSIS,
+        _ if r.raw("route").is_some() => DEFAULT_ROUTE_ANALYSIS,
         _ => DEFAULT_CANARY_ANALYSIS,
     };
     let analysis = r.read("analysis", values::template_names).unwrap_or_else(|| vec![default_analysis.to_string()]);
@@ -127,6 +131,15 @@ fn canary(r: &mut Reader<'_>, deployment: &str) -> CanarySpec {
     if stable == deployment {
         r.fail("stable", Some(stable.clone()), "a Deployment other than the candidate itself");
     }
+    let route = r.read("route", values::object_name);
+    if route.is_some() && r.raw("ingress").is_some() {
+        let value = r.raw("route").map(str::to_string);
+        r.fail(
+            "route",
+            value,
+            "no HTTPRoute when serin.io/ingress is set: route with an Ingress or an HTTPRoute, not both",
+        );
+    }
     let ingress = r.read("ingress", values::object_name).unwrap_or_else(|| stable.clone());
     let canary_service = r.read("canary-service", values::object_name).unwrap_or_else(|| deployment.to_string());
     let steps = r.read("steps", values::steps).unwrap_or_else(|| vec![10, 25, 50, 100]);
@@ -158,6 +171,7 @@ fn canary(r: &mut Reader<'_>, deployment: &str) -> CanarySpec {
     CanarySpec {
         stable,
         ingress,
+        route,
         canary_service,
         steps,
         step_min,

@@ -107,6 +107,19 @@ fn canary_values() {
 }
 
 #[test]
+fn an_http_route_instead_of_an_ingress() {
+    let (_, c) = canary_ok(&[("route", "sark-route"), ("header", "X-Canary")]);
+    assert_eq!(c.route.as_deref(), Some("sark-route"));
+    let (spec, _) = canary_ok(&[("route", "sark-route")]);
+    assert_eq!(spec.analysis, vec!["app-canary"], "ingress-nginx's metrics are not there behind a Gateway");
+    assert_eq!(c.routing, Routing::Header { name: "X-Canary".into(), value: None });
+    let (_, c) = canary_ok(&[]);
+    assert_eq!(c.route, None);
+    one_error("sark-canary", &[("strategy", "canary"), ("ingress", "sark"), ("route", "sark")], "route", "not both");
+    one_error("sark-canary", &[("strategy", "canary"), ("route", "Not_A_Name")], "route", "object name");
+}
+
+#[test]
 fn ingress_defaults_to_the_given_stable() {
     let (_, c) = canary_ok(&[("stable", "sark-main")]);
     assert_eq!(c.ingress, "sark-main");

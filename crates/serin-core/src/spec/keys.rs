@@ -10,6 +10,7 @@ pub const COMMON: &[&str] =
 pub const CANARY: &[&str] = &[
     "stable",
     "ingress",
+    "route",
     "canary-service",
     "steps",
     "step-min",

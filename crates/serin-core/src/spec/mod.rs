@@ -43,7 +43,10 @@ pub enum Strategy {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CanarySpec {
     pub stable: String,
+    /// `serin.io/ingress`: the stable Ingress (ingress-nginx routing); unused with `route`.
     pub ingress: String,
+    /// `serin.io/route`: the HTTPRoute to split (Gateway API routing) instead of an Ingress.
+    pub route: Option<String>,
     pub canary_service: String,
     /// Weights in percent, strictly increasing, each in 1..=100.
     pub steps: Vec<u8>,

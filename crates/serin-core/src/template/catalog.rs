@@ -31,6 +31,9 @@ pub enum TemplateError {
 pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
     ("analysis-templates/nginx-canary.yaml", include_str!("../../../../analysis-templates/nginx-canary.yaml")),
     ("analysis-templates/http-slo.yaml", include_str!("../../../../analysis-templates/http-slo.yaml")),
+    ("analysis-templates/app-canary.yaml", include_str!("../../../../analysis-templates/app-canary.yaml")),
+    ("analysis-templates/istio-canary.yaml", include_str!("../../../../analysis-templates/istio-canary.yaml")),
+    ("analysis-templates/kgateway-canary.yaml", include_str!("../../../../analysis-templates/kgateway-canary.yaml")),
 ];
 
 /// Templates by name.
@@ -117,7 +120,8 @@ mod tests {
             }
         }
         let catalog = Catalog::builtin();
-        assert_eq!(catalog.names().collect::<Vec<_>>(), vec!["http-slo", "nginx-canary"]);
+        let names = ["app-canary", "http-slo", "istio-canary", "kgateway-canary", "nginx-canary"];
+        assert_eq!(catalog.names().collect::<Vec<_>>(), names);
         assert!(matches!(catalog.get("nope"), Err(TemplateError::Unknown { .. })));
     }
 

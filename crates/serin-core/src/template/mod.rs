@@ -76,6 +76,9 @@ pub struct HistogramMetric {
     pub baseline: Option<String>,
     /// e.g. `p95 <= 0.5 s`: confidently met for the canary to pass.
     pub max: Vec<QuantileLimit>,
+    /// Units of the buckets' `le` per second (`le-unit`): 1, or 1000 for histograms in
+    /// milliseconds (Istio's `istio_request_duration_milliseconds`).
+    pub le_per_second: f64,
 }
 
 /// `p<quantile> <= seconds`; equivalently at most `1 - quantile` of requests slower than `seconds`.

@@ -78,6 +78,9 @@ pub struct HistogramDoc {
     pub baseline: Option<String>,
     /// `p95: 500ms` (a number is seconds).
     pub max: BTreeMap<String, Scalar>,
+    /// The unit of the buckets' `le` label: `s` (default) or `ms`.
+    #[serde(default)]
+    pub le_unit: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -150,7 +150,15 @@ fn histogram(h: HistogramDoc, problems: &mut Vec<String>, at: &str) -> Option<Hi
         }
     }
     max.sort_by(|a, b| a.quantile.total_cmp(&b.quantile));
-    (max.len() == h.max.len()).then_some(HistogramMetric { canary: h.canary, baseline: h.baseline, max })
+    let le_per_second = match h.le_unit.as_deref() {
+        None | Some("s") => 1.0,
+        Some("ms") => 1000.0,
+        Some(other) => {
+            problems.push(format!("{at}: histogram.le-unit: {other:?} is not s or ms"));
+            return None;
+        }
+    };
+    (max.len() == h.max.len()).then_some(HistogramMetric { canary: h.canary, baseline: h.baseline, max, le_per_second })
 }
 
 fn trigger(

@@ -194,7 +194,8 @@ mod tests {
             baseline: Some(RatioQueries { bad: "bb".into(), total: "bt".into() }),
             max: 0.01,
         };
-        let hist = HistogramMetric { canary: "ch".into(), baseline: Some("bh".into()), max: vec![] };
+        let hist =
+            HistogramMetric { canary: "ch".into(), baseline: Some("bh".into()), max: vec![], le_per_second: 1.0 };
         let value = ValueMetric { query: "v".into(), min: None, max: None };
         let t = Template {
             name: "t".into(),

@@ -40,16 +40,21 @@ fn identity(daemon: &Daemon) -> String {
     format!("{}-{}", host.trim(), daemon.pid())
 }
 
-#[test]
-fn the_follower_takes_over_a_rollout_when_the_leader_dies() {
+/// A healthy canary driven by two `--leader-election` replicas: (rig, leader, follower).
+fn two_replicas() -> (Rig, Daemon, Daemon) {
     let mut rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "6s")]);
     rig.kill_daemon();
     let url = rig.prometheus.url().to_string();
-    let mut first = rig.spawn_daemon_logging(&url, HA, &[], "first.log");
+    let first = rig.spawn_daemon_logging(&url, HA, &[], "first.log");
     rig.api.wait_until(Duration::from_secs(20), "a leader", |_| holder(&rig).is_some());
-    let mut second = rig.spawn_daemon_logging(&url, HA, &[], "second.log");
-    let (leader, follower) =
-        if holder(&rig) == Some(identity(&first)) { (&mut first, &mut second) } else { (&mut second, &mut first) };
+    let second = rig.spawn_daemon_logging(&url, HA, &[], "second.log");
+    if holder(&rig) == Some(identity(&first)) { (rig, first, second) } else { (rig, second, first) }
+}
+
+#[test]
+fn the_follower_takes_over_a_rollout_when_the_leader_dies() {
+    let (rig, mut leader, mut follower) = two_replicas();
+    let (leader, follower) = (&mut leader, &mut follower);
     let follower_identity = identity(follower);
 
     rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 25", |api| canary_weight(api) == Some(25));
@@ -91,14 +96,8 @@ fn the_follower_takes_over_a_rollout_when_the_leader_dies() {
 /// the renew deadline, before the follower may take the Lease, and writes nothing after.
 #[test]
 fn a_leader_whose_lease_write_hangs_steps_down_before_the_follower_leads() {
-    let mut rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "6s")]);
-    rig.kill_daemon();
-    let url = rig.prometheus.url().to_string();
-    let mut first = rig.spawn_daemon_logging(&url, HA, &[], "first.log");
-    rig.api.wait_until(Duration::from_secs(20), "a leader", |_| holder(&rig).is_some());
-    let mut second = rig.spawn_daemon_logging(&url, HA, &[], "second.log");
-    let (leader, follower) =
-        if holder(&rig) == Some(identity(&first)) { (&mut first, &mut second) } else { (&mut second, &mut first) };
+    let (rig, mut leader, mut follower) = two_replicas();
+    let (leader, follower) = (&mut leader, &mut follower);
     let follower_identity = identity(follower);
     rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 10", |api| canary_weight(api) == Some(10));
 

@@ -153,11 +153,13 @@ pub fn plan(input: &Input) -> Plan {
     let mut plan = Plan { record: None, notices, command: CommandOutcome::None, judgement: None, decided: Vec::new() };
     let commanded = match input.command {
         Some(requested) if command::can_apply_now(requested, &record) => {
-            let before = record.pending.len();
+            let before = record.pending.clone();
             let inputs = inputs(input, &record, None, input.now);
             plan.notices.extend(command::apply(requested, &mut record, input.spec, &inputs));
-            plan.decided =
-                record.pending[before.min(record.pending.len())..].iter().filter_map(Work::action).cloned().collect();
+            // What the command added; a rollback may have replaced pending work, so this is
+            // not a suffix of the list.
+            let added = record.pending.iter().filter(|w| !before.contains(w));
+            plan.decided = added.filter_map(Work::action).cloned().collect();
             plan.command = CommandOutcome::Consumed;
             true
         }

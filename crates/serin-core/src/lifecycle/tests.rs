@@ -220,18 +220,23 @@ fn missed_ticks_may_roll_back() {
 fn a_failing_weight_write_holds_progress_and_an_abort_pre_empts_it() {
     let mut run = Run::new();
     run.reconcile(at(0.0), 0.0, None, true);
-    for minute in 1..=6 {
+    for minute in 1..=4 {
         run.reconcile(at(f64::from(minute) + 0.01), 0.0, None, true);
     }
-    // The 50% PATCH keeps failing (an admission webhook is down).
+    // From the 50% step on, the weight PATCH keeps failing (an admission webhook is down).
+    for minute in 5..=8 {
+        run.reconcile(at(f64::from(minute) + 0.01), 0.0, None, false);
+    }
     let record = run.record.as_ref().unwrap();
-    let stepped = record.state.weight;
-    run.reconcile(at(7.01), 0.0, None, false);
-    run.reconcile(at(8.01), 0.0, None, false);
-    let record = run.record.as_ref().unwrap();
-    assert!(traffic_pending(record) || record.state.weight == stepped);
+    assert!(record.pending.contains(&Work::Act(Action::SetWeight { weight: 50 })), "{:?}", record.pending);
+    assert_eq!(record.state.weight, 50, "no further step while 50% is not applied");
     let plan = run.reconcile(at(8.5), 0.0, Some("abort"), false);
     assert_eq!(plan.command, CommandOutcome::Consumed);
+    assert!(
+        plan.decided.iter().any(|a| matches!(a, Action::Rollback { .. })),
+        "counted as decided: {:?}",
+        plan.decided
+    );
     let record = run.record.as_ref().unwrap();
     assert_eq!(record.state.phase, Phase::RolledBack);
     assert!(

@@ -7,6 +7,7 @@ use crate::k8s::K8sError;
 use crate::k8s::objects::{self, replicas, revision};
 use crate::k8s::workload;
 use crate::lifecycle::{Record, Snapshot, SnapshotWorld};
+use crate::rollout::Phase;
 
 use super::context::Apis;
 use super::resolve::{World, serving_deployment};
@@ -29,8 +30,12 @@ pub async fn read(
             http_route: c.route.http_route(),
         }),
         World::BlueGreen(bg) => {
-            let may_start =
-                stored.is_none_or(|r| r.state.revision != revision(candidate) || r.state.phase.is_terminal());
+            // As `lifecycle::start` decides: a new revision, a retry of a rolled-back one, or
+            // a configuration that was invalid. A run that succeeded never restarts, so its
+            // keep-previous ticks need no list.
+            let may_start = stored.is_none_or(|r| {
+                r.state.revision != revision(candidate) || matches!(r.state.phase, Phase::RolledBack | Phase::Invalid)
+            });
             let previous = match may_start {
                 true => serving_deployment(apis, candidate, &bg.service).await?,
                 false => stored.and_then(|r| r.previous_deployment.clone()),

@@ -58,11 +58,7 @@ impl Executor<'_> {
                     tracing::warn!("{done}");
                 }
                 if record.canary_ingress.is_some() {
-                    let current = replicas(self.candidate);
-                    if current > 0 {
-                        record.replicas_before = Some(current);
-                    }
-                    workload::scale(&self.apis.deployments, &self.candidate.name_any(), 0).await?;
+                    self.scale_candidate_down(record).await?;
                 }
                 Ok(())
             }
@@ -123,6 +119,11 @@ impl Executor<'_> {
         if let Err(e) = zero {
             tracing::warn!(error = %e, "weight 0 was refused; the canary route was removed all the same");
         }
+        self.scale_candidate_down(record).await
+    }
+
+    /// Scales the candidate to 0, remembering its replicas for the next run.
+    async fn scale_candidate_down(&self, record: &mut Record) -> Result<(), K8sError> {
         let current = replicas(self.candidate);
         if current > 0 {
             record.replicas_before = Some(current);

@@ -82,11 +82,11 @@ fn every_shipped_recording_gets_a_report_people_read() {
 }
 
 #[test]
-fn the_default_replay_tells_a_rollback_at_minute_two_with_its_trigger_marked() {
+fn the_default_replay_tells_a_rollback_at_minute_one_with_its_trigger_marked() {
     let dir = tempfile::tempdir().unwrap();
     let html = report(None, dir.path());
     let outcome = between(&html, "<p class=\"outcome rolled_back\">", "</p>");
-    assert!(outcome.contains("(2 minutes in) from 10% canary weight by the trigger error-rate-critical"), "{outcome}");
+    assert!(outcome.contains("(1 minute in) from 10% canary weight by the trigger error-rate-critical"), "{outcome}");
     let decisions = between(&html, "<ol class=\"decisions\">", "</ol>");
     assert!(decisions.contains("Canary weight raised 0% → 10%."), "{decisions}");
     assert!(decisions.contains("Rolled back by error-rate-critical (weight 10% → 0%): "), "{decisions}");
@@ -95,7 +95,7 @@ fn the_default_replay_tells_a_rollback_at_minute_two_with_its_trigger_marked() {
     let error_rate = value_plots(&html)[0];
     assert!(error_rate.contains("⚑ error-rate-critical fired"), "the trigger is marked where it fired");
     let tests = between(&html, "<table class=\"tests\">", "</table>");
-    assert!(tests.contains("concluded: e = 1.1e9 ≥ 100"), "the rollback test crossed its threshold: {tests}");
+    assert!(tests.contains("concluded: e = 1.6e16 ≥ 100"), "the rollback test crossed its threshold: {tests}");
 }
 
 /// The file at `path` once it is non-empty (Chromium may finish writing it as it exits).

@@ -10,8 +10,6 @@ mod observe;
 pub mod preflight;
 mod variables;
 
-use std::time::SystemTime;
-
 pub use observe::{HISTORY_INTERVALS, history, observe, reading_of_histogram, reading_of_ratio, reading_of_value};
 pub use variables::variables;
 
@@ -139,10 +137,4 @@ pub fn finished(state: &RolloutState) -> bool {
         Phase::Succeeded => state.stage != Some(BlueGreenStage::KeepingPrevious),
         _ => false,
     }
-}
-
-/// When the first analysis of a run looks: one full interval after `start` (`None` past
-/// the latest representable instant: there is no such tick).
-pub fn first_tick(start: SystemTime, spec: &RolloutSpec) -> Option<SystemTime> {
-    crate::time::add(start, spec.interval)
 }

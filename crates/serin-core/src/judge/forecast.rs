@@ -126,7 +126,9 @@ impl Forecast {
                 r.ceil()
             ),
             (Some(_), Some(m)) => {
-                format!("needs ~{} more minutes at {rate} canary req/s to {}", m.ceil().max(1.0), self.goal.as_str())
+                let minutes = m.ceil().max(1.0);
+                let unit = if minutes == 1.0 { "minute" } else { "minutes" };
+                format!("needs ~{minutes} more {unit} at {rate} canary req/s to {}", self.goal.as_str())
             }
             (Some(r), None) => {
                 format!("needs ~{} more canary requests to {} (no canary traffic now)", r.ceil(), self.goal.as_str())

@@ -1,11 +1,14 @@
 //! `serin replay`: the engine over recorded or historical metrics, with simulated time.
 //!
-//! [`run`] ticks the same [`engine::decide`](crate::engine::decide) the daemon uses once per
-//! analysis interval from `start` to `end`, executing actions into a [`Timeline`] instead of
-//! a cluster. An `on_action` hook lets the simulations feed each action back into their
-//! simulated world (closed loop: a weight change changes the canary's traffic).
+//! [`run`] drives the daemon's own planner ([`lifecycle::plan`](crate::lifecycle::plan)) over
+//! an offline cluster that does at once whatever it is told: the run starts at `start` (its
+//! first weight then, as in the daemon), is analysed at every interval boundary after it,
+//! and its actions go into a [`Timeline`] instead of a cluster. An `on_action` hook lets the
+//! simulations feed each action back into their simulated world (closed loop: a weight
+//! change changes the canary's traffic).
 
 pub mod output;
+mod replayer;
 pub mod report;
 
 use std::time::SystemTime;
@@ -13,11 +16,13 @@ use std::time::SystemTime;
 use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
-use crate::engine::{self, Analysis};
+use crate::engine::Analysis;
 use crate::judge::{JudgeConfig, Judgement, TriggerStatus};
-use crate::rollout::{Action, Inputs, Phase, RolloutState};
+use crate::rollout::{Action, Phase, RolloutState};
 use crate::source::MetricSource;
 use crate::spec::RolloutSpec;
+
+pub use replayer::Replayer;
 
 /// How a replayed rollout ended (`outcome` in the replay JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,6 +64,8 @@ pub struct Entry {
 /// would be most of the cost of a replay that nobody prints.
 #[derive(Debug, Clone)]
 pub struct Replay {
+    /// When the run started (its first weight, as in the daemon).
+    pub start: SystemTime,
     pub outcome: Outcome,
     pub decided_at: Option<SystemTime>,
     pub trigger: Option<String>,
@@ -108,85 +115,15 @@ pub async fn run<S: MetricSource>(
     config: &JudgeConfig,
     mut on_action: impl FnMut(&Action),
 ) -> Replay {
-    let mut replayer = Replayer::new(spec, analysis, config, start);
-    let mut next = engine::first_tick(start, spec);
-    while let Some(at) = next.filter(|at| *at <= end && !replayer.finished()) {
+    let mut replayer = Replayer::start(spec, analysis, config, start, &mut on_action);
+    while let Some(at) = replayer.next_tick().filter(|at| *at <= end) {
         replayer.tick(source, at, &mut on_action).await;
-        next = crate::time::add(at, spec.interval);
     }
     replayer.finish()
 }
 
-/// The replay loop's body, one analysis tick at a time, for drivers that own the clock:
-/// the decision-quality benchmark interleaves serin's ticks with its simulated world and
-/// with other algorithms, and still runs exactly this code.
-pub struct Replayer<'a> {
-    spec: &'a RolloutSpec,
-    analysis: &'a Analysis,
-    config: &'a JudgeConfig,
-    state: RolloutState,
-    timeline: Vec<Entry>,
-    judgements: Vec<Judgement>,
-}
-
-impl<'a> Replayer<'a> {
-    /// A rollout that starts at `start` (first analysis: [`engine::first_tick`]).
-    pub fn new(spec: &'a RolloutSpec, analysis: &'a Analysis, config: &'a JudgeConfig, start: SystemTime) -> Self {
-        Replayer {
-            spec,
-            analysis,
-            config,
-            state: RolloutState::new("replay", start),
-            timeline: Vec::new(),
-            judgements: Vec::new(),
-        }
-    }
-
-    /// The rollout needs no more ticks.
-    pub fn finished(&self) -> bool {
-        engine::finished(&self.state)
-    }
-
-    pub fn state(&self) -> &RolloutState {
-        &self.state
-    }
-
-    /// Observes `source` at `at`, decides, and hands every resulting action to `on_action`.
-    pub async fn tick<S: MetricSource>(&mut self, source: &S, at: SystemTime, mut on_action: impl FnMut(&Action)) {
-        engine::prime(&mut self.state, source, self.spec, self.analysis).await;
-        let observation = engine::observe(source, self.analysis, at).await;
-        let decision = engine::decide(
-            &self.state,
-            self.spec,
-            self.analysis,
-            Some(&observation),
-            &Inputs::offline(at),
-            self.config,
-        );
-        let next = decision.transition.next;
-        if let Some(judgement) = decision.judgement {
-            self.timeline.push(Entry {
-                at,
-                action: "analysis".into(),
-                weight: next.weight,
-                detail: serde_json::Value::Null,
-            });
-            self.judgements.push(judgement);
-        }
-        for action in &decision.transition.actions {
-            on_action(action);
-            self.timeline.push(action_entry(at, action, next.weight));
-        }
-        self.state = next;
-    }
-
-    /// The replay so far.
-    pub fn finish(self) -> Replay {
-        summarise(self.state, self.timeline, self.judgements)
-    }
-}
-
 fn summarise(state: RolloutState, timeline: Vec<Entry>, judgements: Vec<Judgement>) -> Replay {
+    let start = state.started;
     let decisive = timeline.iter().find(|e| e.action == "promote" || e.action == "rollback");
     let (outcome, decided_at) = match decisive {
         Some(e) if e.action == "promote" => (Outcome::Promoted, Some(e.at)),
@@ -201,7 +138,7 @@ fn summarise(state: RolloutState, timeline: Vec<Entry>, judgements: Vec<Judgemen
     // The decision's own words carry its evidence; later bookkeeping does not.
     let decision_reason = decisive.and_then(|e| e.detail.get("reason")).and_then(|r| r.as_str()).map(str::to_string);
     let reason = decision_reason.unwrap_or_else(|| state.reason.clone());
-    Replay { outcome, decided_at, trigger, reason, timeline, judgements }
+    Replay { start, outcome, decided_at, trigger, reason, timeline, judgements }
 }
 
 fn action_entry(at: SystemTime, action: &Action, weight: u8) -> Entry {

@@ -1,7 +1,8 @@
 //! serin itself, through the engine the daemon and `serin replay` run: the shipped
 //! `nginx-canary` template rendered by `engine::prepare`, queried by `engine::observe`
-//! against the simulated Prometheus, judged and stepped by `engine::decide`, one
-//! [`Replayer::tick`] per interval — the body of `replay::run`, not a copy of it.
+//! against the simulated Prometheus, judged by `engine::decide` and planned by
+//! `lifecycle::plan`, one [`Replayer::tick`] per interval: the body of `replay::run` and the
+//! daemon's planner, not a copy of them.
 //!
 //! The rollout is the product's defaults (`serin.io/strategy: canary` and nothing else):
 //! steps 10/25/50/100, interval 1m, step-min 5m, step-max 30m, on-inconclusive hold.
@@ -61,7 +62,8 @@ impl SerinSetup {
 pub struct Serin<'a> {
     setup: &'a SerinSetup,
     start: SystemTime,
-    replayer: Replayer<'a>,
+    /// The run, from the first tick on.
+    replayer: Option<Replayer<'a>>,
     honesty: Honesty,
     /// `engine::observe` is async (the daemon awaits Prometheus); the simulated source
     /// never waits, so a current-thread runtime without IO drivers runs it.
@@ -69,34 +71,34 @@ pub struct Serin<'a> {
 }
 
 impl<'a> Serin<'a> {
-    /// A rollout that starts at `start` (the scenario's start).
+    /// A rollout of the scenario that starts at `start`.
     pub fn new(setup: &'a SerinSetup, start: SystemTime) -> Serin<'a> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a current-thread runtime without IO drivers always builds");
-        let replayer = Replayer::new(&setup.spec, &setup.analysis, &setup.config, start);
-        Serin { setup, start, replayer, honesty: Honesty::default(), runtime }
+        Serin { setup, start, replayer: None, honesty: Honesty::default(), runtime }
     }
 }
 
 impl Algorithm for Serin<'_> {
+    /// The run starts at the first tick, as every algorithm's does here (`Ladder::start`:
+    /// the candidate just became ready), and is planned from then on as the daemon plans it.
     fn decide(&mut self, observation: &Observation, prometheus: Prometheus<'_>) -> Call {
-        if self.replayer.finished() {
-            return Call::Continue;
-        }
         let at = self.start + INTERVAL * observation.minute;
-        let source = prometheus.source(&self.setup.roles, self.setup.spec.interval);
         let mut call = Call::Continue;
-        let tick = self.replayer.tick(&source, at, |action| {
-            call = match (call, action) {
-                (_, Action::Rollback { .. }) | (Call::Rollback, _) => Call::Rollback,
-                (_, Action::Promote { .. }) | (Call::Promote, _) => Call::Promote,
-                (_, Action::SetWeight { weight }) => Call::Advance(*weight),
-                (call, _) => call,
+        let on_action = |action: &Action| call = call_of(call, action);
+        let setup = self.setup;
+        match &mut self.replayer {
+            None => {
+                self.replayer = Some(Replayer::start(&setup.spec, &setup.analysis, &setup.config, at, on_action));
             }
-        });
-        self.runtime.block_on(tick);
-        self.honesty.observe(observation.minute, &self.replayer.state().last_verdicts);
+            Some(replayer) if replayer.finished() => {}
+            Some(replayer) => {
+                let source = prometheus.source(&setup.roles, setup.spec.interval);
+                self.runtime.block_on(replayer.tick(&source, at, on_action));
+                self.honesty.observe(observation.minute, &replayer.state().last_verdicts);
+            }
+        }
         call
     }
 
@@ -107,7 +109,17 @@ impl Algorithm for Serin<'_> {
     /// Paused by a trigger (`error-rate-elevated` when the canary is no worse, as in a
     /// shared incident): undecided, waiting for a human.
     fn paused(&self) -> bool {
-        self.replayer.state().phase == Phase::Paused
+        self.replayer.as_ref().is_some_and(|r| r.state().phase == Phase::Paused)
+    }
+}
+
+/// What the actions of one tick come to for the closed loop: a decision wins over a weight.
+fn call_of(call: Call, action: &Action) -> Call {
+    match (call, action) {
+        (_, Action::Rollback { .. }) | (Call::Rollback, _) => Call::Rollback,
+        (_, Action::Promote { .. }) | (Call::Promote, _) => Call::Promote,
+        (_, Action::SetWeight { weight }) => Call::Advance(*weight),
+        (call, _) => call,
     }
 }
 
@@ -116,6 +128,7 @@ mod tests {
     use super::*;
     use crate::quality::closed_loop::{Outcome, run};
     use crate::quality::grid::{Case, Cell};
+    use crate::sim::{SimSource, World};
 
     #[test]
     fn serin_rolls_back_an_outage_and_leaves_a_healthy_canary_alone() {
@@ -131,21 +144,30 @@ mod tests {
 
     #[test]
     fn the_same_engine_as_replay_decides_the_same() {
-        // simulate::run drives replay::run over a SimSource; the benchmark drives the
-        // Replayer over its own world. Same scenario and seed: same decision, same minute.
+        // replay::run over a SimSource, started at the benchmark's first tick; the benchmark
+        // drives the Replayer over its own world. Same scenario and seed: same decision,
+        // same minute.
         let scenario = Cell { case: Case::by_name("errors-3pct").unwrap(), rate: 10.0 }.scenario();
         let setup = SerinSetup::new(&scenario).unwrap();
         for seed in 1..4 {
             let ours = run(&scenario, seed, &mut Serin::new(&setup, scenario.start));
-            let catalog = Catalog::builtin();
-            let theirs = crate::simulate::run(&scenario, Some(seed), &catalog, &JudgeConfig::default()).unwrap();
-            let minutes =
-                theirs.replay.decided_at.map(|t| t.duration_since(scenario.start).unwrap().as_secs() as u32 / 60);
+            let source = SimSource::new(World::new(&scenario, Some(seed)), setup.roles.clone(), INTERVAL);
+            let range = (scenario.start + INTERVAL, scenario.end());
+            let theirs = crate::simulate::block_on(crate::replay::run(
+                &source,
+                &setup.spec,
+                &setup.analysis,
+                range,
+                &setup.config,
+                |action| {
+                    if let Action::SetWeight { weight } = action {
+                        source.set_weight(*weight)
+                    }
+                },
+            ));
+            let minutes = theirs.decided_at.map(|t| t.duration_since(scenario.start).unwrap().as_secs() as u32 / 60);
             assert_eq!(ours.minutes, minutes, "seed {seed}");
-            assert_eq!(
-                ours.outcome == Outcome::RolledBack,
-                theirs.replay.outcome == crate::replay::Outcome::RolledBack
-            );
+            assert_eq!(ours.outcome == Outcome::RolledBack, theirs.outcome == crate::replay::Outcome::RolledBack);
         }
     }
 }

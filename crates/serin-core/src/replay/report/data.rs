@@ -133,12 +133,9 @@ pub fn minute(start: SystemTime, at: SystemTime) -> f64 {
     (unix_seconds(at) - unix_seconds(start)) / 60.0
 }
 
-/// The rollout's start: one interval before the first analysis (or the first entry).
+/// The rollout's start, when the replay has anything to show.
 pub fn start_of(replay: &Replay) -> Option<SystemTime> {
-    let first = replay.timeline.first()?.at;
-    let second = replay.judgements.get(1).map(|j| j.at);
-    let interval = second.and_then(|s| s.duration_since(replay.judgements[0].at).ok());
-    Some(interval.and_then(|i| first.checked_sub(i)).unwrap_or(first))
+    (!replay.timeline.is_empty()).then_some(replay.start)
 }
 
 /// Per metric, in the order the judge reported them.

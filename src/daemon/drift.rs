@@ -8,12 +8,12 @@
 //!   scale-down of the previous slot (it serves all traffic again), with one
 //!   `SelectorReverted` Warning naming the field. When the selector is back on the
 //!   candidate, observation (or keep-previous) starts again from then.
-//! - **canary**: after a successful promotion, the stable Deployment's pod template is no
-//!   longer the promoted one. The previous version serves all traffic; serin does not
-//!   promote again and says so once (`PromotionReverted` Warning).
+//! - **canary**: after the promotion was written, the stable Deployment's pod template is
+//!   no longer the promoted one. The previous version serves the stable's traffic; serin
+//!   does not promote again and says so once (`PromotionReverted` Warning).
 //!
 //! Decisions are pure ([`selector`], [`promotion`]); [`check`] feeds them what the
-//! reconcile resolved. "Once" is the run's status reason: it carries the message while the
+//! reconcile resolved. "Once": the record keeps what was reported (`reverted`) while the
 //! field stays reverted, so a reconcile that finds the same finds nothing new to write.
 
 use std::time::SystemTime;
@@ -24,9 +24,6 @@ use crate::k8s::record::Record;
 use crate::rollout::{BlueGreenStage, Phase};
 
 use super::resolve::World;
-
-/// How a status reason written by a hold begins.
-const HELD: &str = "held: ";
 
 /// True when the run must not analyse now (the record and `notices` say why).
 pub fn check(world: &World, stored: &mut Option<Record>, notices: &mut Vec<Notice>, now: SystemTime) -> bool {
@@ -58,20 +55,21 @@ pub fn selector(record: &mut Record, live_slot: &str, notices: &mut Vec<Notice>,
     }
     if live_slot != candidate {
         let note = format!(
-            "{HELD}Service {service}'s spec.selector.{label} is {live_slot:?}, not {candidate:?} as serin set it at \
-             the flip: another writer (a GitOps sync?) put it back, and {live_slot} serves all traffic. serin does \
-             not flip it again; the run holds (no analysis, no success, the previous slot is not scaled down) until \
-             the selector is back on {candidate} or the run is aborted. Let the GitOps tool ignore the Service's \
+            "Service {service}'s spec.selector.{label} is {live_slot:?}, not {candidate:?} as serin set it at the \
+             flip: another writer (a GitOps sync?) put it back, and {live_slot} serves all traffic. serin does not \
+             flip it again; the run holds (no analysis, no success, the previous slot is not scaled down) until the \
+             selector is back on {candidate} or the run is aborted. Let the GitOps tool ignore the Service's \
              spec.selector (README, \"GitOps\")"
         );
-        if record.state.reason != note {
-            notices.push(Notice::warning("SelectorReverted", note.trim_start_matches(HELD)));
-            record.state.reason = note;
+        if record.reverted.as_ref() != Some(&note) {
+            notices.push(Notice::warning("SelectorReverted", note.clone()));
+            record.state.reason = format!("held: {note}");
             record.state.updated = now;
+            record.reverted = Some(note);
         }
         return true;
     }
-    if record.state.reason.starts_with(HELD) {
+    if record.reverted.take().is_some() {
         // Back on the candidate: its evidence (or keep-previous) counts from now.
         record.state.step_started = now;
         record.analysed_at = Some(now);
@@ -85,24 +83,30 @@ pub fn selector(record: &mut Record, live_slot: &str, notices: &mut Vec<Notice>,
     false
 }
 
-/// A successful canary whose stable Deployment no longer runs the promoted revision: a
-/// Warning, once. Pure.
+/// A promoted canary (its promotion written) whose stable Deployment no longer has the
+/// promoted pod template: a Warning, once. While promoting, the run then waits for a
+/// rollout that is not coming and rolls back at progress-deadline. Pure.
 pub fn promotion(record: &mut Record, stable_revision: &str) -> Option<Notice> {
     let canary = record.canary_ingress.is_some() || record.canary_route.is_some();
-    if record.state.phase != Phase::Succeeded || !canary || stable_revision == record.state.revision {
+    let promoted = matches!(record.state.phase, Phase::Promoting | Phase::Succeeded);
+    if !promoted || !canary {
+        return None;
+    }
+    if stable_revision == record.state.revision {
+        record.reverted = None;
         return None;
     }
     let note = format!(
         "the stable Deployment's pod template is no longer the promoted revision {} (it is {stable_revision} \
-         now): another writer (a GitOps sync?) put it back, and that version serves all traffic. serin does \
-         not promote again: put the candidate's pod spec in Git for the stable Deployment, or let the GitOps \
-         tool ignore its spec.template (README, \"GitOps\")",
+         now): another writer (a GitOps sync?) put it back, and that version serves the stable's traffic. serin \
+         does not promote again: put the candidate's pod spec in Git for the stable Deployment, or let the \
+         GitOps tool ignore its spec.template (README, \"GitOps\")",
         record.state.revision
     );
-    if record.state.reason == note {
+    if record.reverted.as_ref() == Some(&note) {
         return None;
     }
-    record.state.reason = note.clone();
+    record.reverted = Some(note.clone());
     Some(Notice::warning("PromotionReverted", note))
 }
 
@@ -173,8 +177,13 @@ mod tests {
         assert_eq!(warning.reason, "PromotionReverted");
         assert!(warning.note.contains("revision r2 (it is r1 now)"), "{}", warning.note);
         assert!(promotion(&mut record, "r1").is_none(), "once");
+        assert!(promotion(&mut record, "r2").is_none() && record.reverted.is_none(), "put back: forgotten");
+        record.state.phase = Phase::Promoting;
+        record.state.reason = "waiting for the stable to roll out".into();
+        assert!(promotion(&mut record, "r1").is_some(), "reverted while the stable was rolling out");
+        assert!(promotion(&mut record, "r1").is_none(), "once, though the planner rewrites the reason");
         record.state.phase = Phase::Progressing;
-        record.state.reason.clear();
+        record.reverted = None;
         assert!(promotion(&mut record, "r1").is_none(), "only a promoted run has something to revert");
     }
 }

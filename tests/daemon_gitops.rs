@@ -54,7 +54,8 @@ fn blue_green_git(smoke_port: u16, selector: bool) -> Vec<Value> {
     let mut settings = vec![("serin.io/strategy", "blue-green"), ("serin.io/service", "sark")];
     settings.extend_from_slice(BLUE_GREEN);
     let blue = deployment("sark-blue", json!({"app": "sark", "version": "blue"}), "sark:0.9", 3, json!({}));
-    let green = deployment("sark-green", json!({"app": "sark", "version": "green"}), "sark:1.0", 3, annotations(&settings));
+    let green =
+        deployment("sark-green", json!({"app": "sark", "version": "green"}), "sark:1.0", 3, annotations(&settings));
     let service = service("sark", json!({"app": "sark", "version": "blue"}), smoke_port);
     vec![
         tracked(if selector { service } else { without(service, "/spec/selector") }),
@@ -176,7 +177,8 @@ fn a_tool_reverting_the_promotion_gets_one_warning_and_no_fight() {
     assert_eq!(kind, "Warning");
     assert!(note.contains("no longer the promoted revision"), "{note}");
     std::thread::sleep(Duration::from_secs(6));
-    let promotions = rig.api.requests().iter().filter(|r| r.method == "PUT" && r.path.ends_with("/deployments/sark")).count();
+    let promotions =
+        rig.api.requests().iter().filter(|r| r.method == "PUT" && r.path.ends_with("/deployments/sark")).count();
     assert_eq!(promotions, 1, "serin promoted once and never again");
     assert_eq!(image(&rig, "sark"), "sark:0.9", "Git's version, as the tool applies it");
     let warnings = rig.event_reasons("sark-canary").into_iter().filter(|r| r == "PromotionReverted").count();

@@ -45,11 +45,11 @@ pub fn selector(record: &mut Record, live_slot: &str, notices: &mut Vec<Notice>,
     else {
         return false;
     };
-    let live_on_candidate = match (record.state.phase, record.state.stage) {
-        (Phase::Progressing | Phase::Paused, Some(BlueGreenStage::Observing)) => true,
-        (Phase::Succeeded, Some(BlueGreenStage::KeepingPrevious)) => true,
-        _ => false,
-    };
+    let live_on_candidate = matches!(
+        (record.state.phase, record.state.stage),
+        (Phase::Progressing | Phase::Paused, Some(BlueGreenStage::Observing))
+            | (Phase::Succeeded, Some(BlueGreenStage::KeepingPrevious))
+    );
     if !live_on_candidate {
         return false;
     }

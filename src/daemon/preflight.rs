@@ -13,8 +13,8 @@ use kube::runtime::controller;
 
 use crate::engine::{Analysis, preflight};
 use crate::k8s::K8sError;
-use crate::k8s::objects::revision;
 use crate::k8s::events::Notice;
+use crate::k8s::objects::revision;
 use crate::k8s::record::{Record, Work};
 use crate::rollout::{Action, Phase};
 

@@ -68,7 +68,8 @@ fn sync(api: &FakeApiServer, manifests: &[Value], lost: &Mutex<Vec<String>>) {
         let name = manifest["metadata"]["name"].as_str().unwrap_or_default();
         let kept = |o: &Value| {
             let status = o["metadata"]["annotations"]["serin.io/status"].is_string();
-            let finalizer = o["metadata"]["finalizers"].as_array().is_some_and(|f| f.contains(&json!("serin.io/traffic")));
+            let finalizer =
+                o["metadata"]["finalizers"].as_array().is_some_and(|f| f.contains(&json!("serin.io/traffic")));
             (status, finalizer)
         };
         let before = api.get("apps/v1", "Deployment", NS, name).filter(|_| manifest["kind"] == "Deployment");

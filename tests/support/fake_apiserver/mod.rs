@@ -223,7 +223,8 @@ impl FakeApiServer {
         let (res, ns) = resolve(&object);
         let name = object::meta_str(&object, "name").to_string();
         let (body, kind, part) = (object.to_string(), patch::PatchKind::Apply, write::Part::Main);
-        let result = lock(&self.shared.store).patch(res, &ns, &name, kind, body.as_bytes(), Some(field_manager), part, false);
+        let result =
+            lock(&self.shared.store).patch(res, &ns, &name, kind, body.as_bytes(), Some(field_manager), part, false);
         result.map(|(o, _)| o).unwrap_or_else(|e| panic!("server-side apply: {}", e.message))
     }
 
@@ -234,7 +235,9 @@ impl FakeApiServer {
         let history = store.events_after(0).unwrap_or_else(|_| panic!("the watch history was compacted"));
         history
             .filter(|e| std::ptr::eq(e.res, res))
-            .filter(|e| object::meta_str(&e.object, "namespace") == namespace && object::meta_str(&e.object, "name") == name)
+            .filter(|e| {
+                object::meta_str(&e.object, "namespace") == namespace && object::meta_str(&e.object, "name") == name
+            })
             .map(|e| (e.kind != "DELETED").then(|| e.object.clone()))
             .collect()
     }

@@ -152,7 +152,11 @@ fn a_tool_reverting_the_selector_gets_one_warning_and_no_fight() {
     assert_eq!(kind, "Warning");
     assert!(note.contains("spec.selector.version is \"blue\", not \"green\""), "{note}");
     // Longer than observe (12 s) and keep-previous (3 s): alone, serin would have finished.
+    let before = rig.api.request_count();
     std::thread::sleep(Duration::from_secs(16));
+    let reads = rig.api.requests_since(before).iter().filter(|r| r.path.ends_with("/deployments/sark-green")).count();
+    // Held, serin looks once per interval (3 s) and when the Service changes: no busy loop.
+    assert!(reads < 30, "{reads} reads of the candidate in 16 s of holding");
     assert_eq!(selector_writes(&rig), 1, "serin flipped once and never again");
     assert_eq!(slots_seen(&rig), ["blue", "green", "blue"], "the tool's revert, and nothing after");
     assert_eq!(rig.phase("sark-green").as_deref(), Some("Progressing"), "held: {}", rig.status("sark-green"));

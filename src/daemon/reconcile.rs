@@ -137,7 +137,8 @@ impl Reconciler<'_> {
         let (mut gated, mut gate_notices) = (stored, Vec::new());
         let held = route_gate::check(&self.apis, &world, &spec, &mut gated, &mut gate_notices, now).await?;
         // A field serin set put back by another writer (a GitOps sync): said once, never re-fought.
-        let held = held || drift::check(&world, &mut gated, &mut gate_notices, now);
+        let reverted = drift::check(&world, &mut gated, &mut gate_notices, now);
+        let held = held || reverted;
         let (stored, observation) = match held {
             true => (gated, None),
             false => self.observe(gated, &spec, &analysis, now).await,
@@ -199,7 +200,9 @@ impl Reconciler<'_> {
         }
         self.publish(&candidate, &notices).await;
         outcome?;
-        Ok(self.requeue(&record, &spec))
+        // Held by a reverted field, the ticks it skips are not owed: look again at the next
+        // one (or when the field changes), not at once.
+        Ok(if reverted { controller::Action::requeue(spec.interval) } else { self.requeue(&record, &spec) })
     }
 
     /// The run on record, primed with the baseline's history, and the due tick's

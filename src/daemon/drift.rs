@@ -88,7 +88,10 @@ pub fn selector(record: &mut Record, live_slot: &str, notices: &mut Vec<Notice>,
 /// rollout that is not coming and rolls back at progress-deadline. Pure.
 pub fn promotion(record: &mut Record, stable_revision: &str) -> Option<Notice> {
     let canary = record.canary_ingress.is_some() || record.canary_route.is_some();
-    let promoted = matches!(record.state.phase, Phase::Promoting | Phase::Succeeded);
+    // `decided_at`: a promotion was decided (a candidate that already ran the stable's pod
+    // spec succeeds without one, and a later change of the stable is no revert).
+    let promoted =
+        matches!(record.state.phase, Phase::Promoting | Phase::Succeeded) && record.state.decided_at.is_some();
     if !promoted || !canary {
         return None;
     }
@@ -172,6 +175,8 @@ mod tests {
         let mut record = Record::new(RolloutState::new("r2", SystemTime::UNIX_EPOCH));
         record.state.phase = Phase::Succeeded;
         record.canary_ingress = Some("sark-canary".into());
+        assert!(promotion(&mut record, "r1").is_none(), "nothing to roll out: no promotion to revert");
+        record.state.decided_at = Some(SystemTime::UNIX_EPOCH);
         assert!(promotion(&mut record, "r2").is_none(), "the stable runs the promoted revision");
         let warning = promotion(&mut record, "r1").expect("reverted");
         assert_eq!(warning.reason, "PromotionReverted");

@@ -109,6 +109,8 @@ fn a_canary_beside_a_gitops_tool_ends_as_it_would_alone() {
     assert_eq!(weights, expected, "every weight the canary Ingress had: up the steps, 0, deleted; no flap");
     let tracking: Vec<&Value> = versions.iter().flatten().filter(|i| carries_tracking(i)).collect();
     assert!(tracking.is_empty(), "the canary Ingress never carries the tool's tracking metadata: {tracking:?}");
+    let canary_service = rig.api.get("v1", "Service", NS, "sark-canary").expect("serin created the canary Service");
+    assert!(!carries_tracking(&canary_service), "{canary_service}");
     assert_eq!(image(&rig, "sark"), "sark:1.0", "the promotion stands");
     assert_eq!(replicas(&rig, "sark-canary"), 0, "the candidate stays scaled to 0");
     assert!(carries_tracking(&rig.deployment("sark")), "the tool did apply");

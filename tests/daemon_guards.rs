@@ -83,3 +83,29 @@ fn a_hanging_prometheus_holds_a_reconcile_no_longer_than_its_budget() {
     assert!(took < Duration::from_secs(30), "the first analysis took {took:?} against a hanging Prometheus");
     assert_eq!(canary_weight(&rig.api), Some(10), "nothing moves on query errors");
 }
+
+/// issue 13: a run whose templates cannot be checked because Prometheus is unreachable
+/// waits with a status message and a Warning naming Prometheus, and starts once it answers.
+#[test]
+fn a_run_start_with_prometheus_unreachable_waits_with_a_warning() {
+    // Invalid first (no such stable): no run starts before the daemon loses Prometheus.
+    let mut rig = Rig::canary(Profile::healthy(), &[("serin.io/stable", "nope")]);
+    rig.wait_for_event("sark-canary", "InvalidConfiguration");
+    rig.kill_daemon();
+    let fixed = serde_json::json!({"metadata": {"annotations": {"serin.io/stable": null}}});
+    rig.api.patch_merge("apps/v1", "Deployment", "production", "sark-canary", fixed);
+    rig.start_daemon_with("http://127.0.0.1:9", &[]);
+    let (kind, _, note) = rig.wait_for_event("sark-canary", "PrometheusUnreachable");
+    assert_eq!(kind, "Warning");
+    assert!(note.starts_with("Prometheus at http://127.0.0.1:9 unreachable: "), "{note}");
+    assert!(note.contains("the run waits"), "{note}");
+    let status = rig.status("sark-canary");
+    assert_eq!(status["invalid"][0].as_str(), Some(note.as_str()), "the same message in serin.io/status");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(rig.traffic_writes(), Vec::<String>::new(), "no traffic moved");
+    let warnings = rig.event_reasons("sark-canary").into_iter().filter(|r| r == "PrometheusUnreachable").count();
+    assert_eq!(warnings, 1, "said once while it lasts");
+    rig.kill_daemon();
+    rig.start_daemon();
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "the run starts once Prometheus answers", |api| canary_weight(api) == Some(10));
+}

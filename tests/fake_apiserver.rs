@@ -177,6 +177,37 @@ async fn merge_json_and_strategic_patches() {
     assert_eq!(last.content_type.as_deref(), Some("application/apply-patch+yaml"));
 }
 
+/// Server-side apply replaces a Service's selector whole (`+mapType=atomic`), keeps what
+/// the applier leaves out (another writer's annotations), and `versions` lists each state.
+#[tokio::test]
+async fn server_side_apply_replaces_atomic_selectors_and_keeps_what_it_omits() {
+    let server = FakeApiServer::start();
+    let service = |selector: Value| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"selector": selector, "ports": [{"port": 80}]}})
+    };
+    server.server_side_apply(service(json!({"app": "web", "version": "blue"})), "argocd-controller");
+    let services: Api<Service> = Api::default_namespaced(server.client().await);
+    let mark = json!({"metadata": {"annotations": {"serin.io/x": "1"}}, "spec": {"selector": {"version": "green"}}});
+    services.patch("web", &PatchParams::default(), &Patch::Merge(&mark)).await.unwrap();
+    let applied = server.server_side_apply(service(json!({"app": "web"})), "argocd-controller");
+    assert_eq!(applied["spec"]["selector"], json!({"app": "web"}), "the applied selector, not a merge");
+    assert_eq!(applied["metadata"]["annotations"]["serin.io/x"], "1", "fields the applier omits stay");
+    let mut without_selector = service(Value::Null);
+    without_selector["spec"].as_object_mut().unwrap().remove("selector");
+    let kept = server.server_side_apply(without_selector, "argocd-controller");
+    assert_eq!(kept["spec"]["selector"], json!({"app": "web"}), "an apply without a selector keeps it");
+    let selectors: Vec<Value> = server
+        .versions("v1", "Service", "default", "web")
+        .into_iter()
+        .map(|v| v.expect("never deleted")["spec"]["selector"].clone())
+        .collect();
+    assert_eq!(
+        selectors,
+        [json!({"app": "web", "version": "blue"}), json!({"app": "web", "version": "green"}), json!({"app": "web"})]
+    );
+}
+
 #[tokio::test]
 async fn a_write_that_changes_nothing_is_not_a_write() {
     let server = FakeApiServer::start();

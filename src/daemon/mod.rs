@@ -16,6 +16,7 @@ pub mod command;
 mod contain;
 mod context;
 mod controller;
+mod drift;
 mod execute;
 pub mod leader;
 mod preflight;

@@ -35,7 +35,7 @@ use super::controller::Candidate;
 use super::execute::Executor;
 use super::remember::Recalled;
 use super::resolve::{World, resolve};
-use super::{command, contain, preflight, route_gate, snapshot};
+use super::{command, contain, drift, preflight, route_gate, snapshot};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
@@ -136,6 +136,9 @@ impl Reconciler<'_> {
         // Gateway API: a step counts only once the gateway took its weight (route_gate.rs).
         let (mut gated, mut gate_notices) = (stored, Vec::new());
         let held = route_gate::check(&self.apis, &world, &spec, &mut gated, &mut gate_notices, now).await?;
+        // A field serin set put back by another writer (a GitOps sync): said once, never re-fought.
+        let reverted = drift::check(&world, &mut gated, &mut gate_notices, now);
+        let held = held || reverted;
         let (stored, observation) = match held {
             true => (gated, None),
             false => self.observe(gated, &spec, &analysis, now).await,
@@ -159,7 +162,10 @@ impl Reconciler<'_> {
         // A run starting now is checked against the Prometheus it will query first.
         let starts =
             plan.record.as_ref().filter(|r| stored.as_ref().is_none_or(|s| s.state.started != r.state.started));
-        let problems = preflight::problems(self.ctx, &analysis, starts, now).await?;
+        let problems = match preflight::problems(self.ctx, &analysis, starts, now).await {
+            Ok(problems) => problems,
+            Err(unreachable) => return self.prometheus_unreachable(&mut candidate, stored, unreachable, now).await,
+        };
         if !problems.is_empty() {
             return self.invalid(&mut candidate, stored, problems, now).await;
         }
@@ -194,7 +200,9 @@ impl Reconciler<'_> {
         }
         self.publish(&candidate, &notices).await;
         outcome?;
-        Ok(self.requeue(&record, &spec))
+        // Held by a reverted field, the ticks it skips are not owed: look again at the next
+        // one (or when the field changes), not at once.
+        Ok(if reverted { controller::Action::requeue(spec.interval) } else { self.requeue(&record, &spec) })
     }
 
     /// The run on record, primed with the baseline's history, and the due tick's
@@ -347,18 +355,8 @@ impl Reconciler<'_> {
         problems: Vec<String>,
         now: SystemTime,
     ) -> Result<controller::Action, K8sError> {
-        let mut record = stored.clone().unwrap_or_else(|| {
-            let mut fresh = Record::new(crate::rollout::RolloutState::new(&revision(candidate), now));
-            fresh.state.phase = Phase::Invalid;
-            fresh.settled = true;
-            fresh
-        });
-        if record.invalid != problems {
-            record.invalid = problems.clone();
-            self.save(candidate, stored.as_ref(), &record).await?;
-            let note = format!("invalid configuration, no traffic changed: {}", problems.join("; "));
-            self.publish(candidate, &[Notice::warning("InvalidConfiguration", note)]).await;
-        }
+        let note = format!("invalid configuration, no traffic changed: {}", problems.join("; "));
+        self.not_started(candidate, stored, problems, Notice::warning("InvalidConfiguration", note), now).await?;
         Ok(controller::Action::requeue(INVALID_RECHECK))
     }
 }

@@ -149,7 +149,8 @@ mod tests {
     #[test]
     fn the_canary_service_copies_ports_without_node_ports() {
         let stable: Service = serde_json::from_value(json!({
-            "metadata": {"name": "sark", "namespace": "production"},
+            "metadata": {"name": "sark", "namespace": "production", "labels": {"app.kubernetes.io/instance": "sark"},
+                         "annotations": {"argocd.argoproj.io/tracking-id": "sark:/Service:production/sark"}},
             "spec": {"type": "NodePort", "selector": {"app": "sark"},
                      "ports": [{"name": "http", "port": 80, "targetPort": 8000, "nodePort": 30080}]}
         }))
@@ -157,6 +158,9 @@ mod tests {
         let selector = BTreeMap::from([("app".into(), "sark".into()), ("version".into(), "canary".into())]);
         let owner = OwnerReference { name: "sark-canary".into(), ..Default::default() };
         let service = desired_canary_service("sark-canary", &stable, selector.clone(), owner);
+        // No GitOps tracking metadata (README, "GitOps"): the tool would prune it.
+        assert_eq!(service.labels(), &BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]));
+        assert!(service.annotations().is_empty());
         let spec = service.spec.unwrap();
         assert_eq!(spec.selector, Some(selector));
         let port = &spec.ports.unwrap()[0];

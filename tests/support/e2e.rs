@@ -56,6 +56,16 @@ pub fn service(name: &str, selector: Value, target_port: u16) -> Value {
            "spec": {"selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": target_port}]}})
 }
 
+/// The stable Ingress `sark` of the canary rig, routing api.example.com to Service `sark`.
+pub fn stable_ingress() -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "sark", "namespace": NS},
+        "spec": {"ingressClassName": "nginx", "rules": [{"host": "api.example.com", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "sark", "port": {"number": 80}}}}]}}]}
+    })
+}
+
 pub fn annotations(extra: &[(&str, &str)]) -> Value {
     let mut map = serde_json::Map::new();
     for (k, v) in FAST.iter().chain(extra) {
@@ -80,12 +90,7 @@ impl Rig {
         let api = Arc::new(FakeApiServer::start());
         api.create(deployment("sark", json!({"app": "sark", "version": "stable"}), "sark:0.9", 4, json!({})));
         api.create(service("sark", json!({"app": "sark", "version": "stable"}), 8000));
-        api.create(json!({
-            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": {"name": "sark", "namespace": NS},
-            "spec": {"ingressClassName": "nginx", "rules": [{"host": "api.example.com", "http": {"paths": [
-                {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "sark", "port": {"number": 80}}}}]}}]}
-        }));
+        api.create(stable_ingress());
         let mut all = vec![("serin.io/strategy", "canary"), ("serin.io/step-min", "3s")];
         all.extend_from_slice(extra);
         let candidate_labels = json!({"app": "sark", "version": "canary"});

@@ -222,7 +222,10 @@ mod tests {
 
     fn route(routing: Routing) -> CanaryRoute {
         let stable: Ingress = serde_json::from_value(json!({
-            "metadata": {"name": "sark", "namespace": "production", "annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "8m"}},
+            "metadata": {"name": "sark", "namespace": "production",
+                         "labels": {"app.kubernetes.io/instance": "sark", "kustomize.toolkit.fluxcd.io/name": "apps"},
+                         "annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "8m",
+                                         "argocd.argoproj.io/tracking-id": "sark:networking.k8s.io/Ingress:production/sark"}},
             "spec": {"ingressClassName": "nginx",
                      "tls": [{"hosts": ["api.example.com"], "secretName": "sark-tls"}],
                      "rules": [{"host": "api.example.com", "http": {"paths": [
@@ -258,7 +261,10 @@ mod tests {
             !ingress.annotations().contains_key("nginx.ingress.kubernetes.io/proxy-body-size"),
             "inherited, not copied"
         );
-        assert_eq!(ingress.labels()[MANAGED_BY.0], "serin");
+        // A GitOps tool's tracking metadata would make the canary Ingress look like one of
+        // its resources missing from Git: Argo CD prunes it or shows the app OutOfSync.
+        assert_eq!(ingress.labels(), &BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]));
+        assert!(!ingress.annotations().contains_key("argocd.argoproj.io/tracking-id"));
         assert_eq!(ingress.owner_references()[0].name, "sark-canary");
         let spec = ingress.spec.unwrap();
         assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));

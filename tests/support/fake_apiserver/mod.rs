@@ -217,6 +217,31 @@ impl FakeApiServer {
         result.map(|(o, _)| o).unwrap_or_else(|e| panic!("patch: {}", e.message))
     }
 
+    /// A forced server-side apply by `field_manager`, as a GitOps tool's sync sends it
+    /// (approximated: patch.rs); creates the object when absent.
+    pub fn server_side_apply(&self, object: Value, field_manager: &str) -> Value {
+        let (res, ns) = resolve(&object);
+        let name = object::meta_str(&object, "name").to_string();
+        let (body, kind, part) = (object.to_string(), patch::PatchKind::Apply, write::Part::Main);
+        let result =
+            lock(&self.shared.store).patch(res, &ns, &name, kind, body.as_bytes(), Some(field_manager), part, false);
+        result.map(|(o, _)| o).unwrap_or_else(|e| panic!("server-side apply: {}", e.message))
+    }
+
+    /// Every state one object had, oldest first, from the watch history (`None`: deleted).
+    pub fn versions(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Vec<Option<Value>> {
+        let res = resource(api_version, kind);
+        let store = lock(&self.shared.store);
+        let history = store.events_after(0).unwrap_or_else(|_| panic!("the watch history was compacted"));
+        history
+            .filter(|e| std::ptr::eq(e.res, res))
+            .filter(|e| {
+                object::meta_str(&e.object, "namespace") == namespace && object::meta_str(&e.object, "name") == name
+            })
+            .map(|e| (e.kind != "DELETED").then(|| e.object.clone()))
+            .collect()
+    }
+
     pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         lock(&self.shared.store).get(resource(api_version, kind), namespace, name).cloned()
     }

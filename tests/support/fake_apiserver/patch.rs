@@ -6,14 +6,19 @@
 //!   (`containerPort`, `port`, ...) and the primitive-list directives
 //!   (`$deleteFromPrimitiveList`, `$setElementOrder`) are not supported: those lists
 //!   are replaced.
-//! - server-side apply merges the applied object in the same way. No managed fields
-//!   are tracked: there are no conflicts between managers, and fields a manager stops
-//!   applying are not removed.
+//! - server-side apply merges the applied object in the same way, except that the
+//!   fields the real server declares atomic (a Service's `spec.selector`, a Deployment's
+//!   label selector) are replaced whole when applied: an apply that lists
+//!   `selector: {app: sark}` leaves exactly that selector, as on a real cluster. No managed
+//!   fields are tracked: every apply acts as a forced one (as Argo CD's and Flux's do;
+//!   there are no conflicts between managers), and fields a manager stops applying are
+//!   not removed.
 //!
 //! Also the three-way merge of `kubectl apply` (client-side), used by the test handle.
 
 use serde_json::{Map, Value};
 
+use super::resources::Resource;
 use super::status::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +67,20 @@ pub fn apply(kind: PatchKind, current: &Value, body: &[u8]) -> Result<Value, Api
         PatchKind::Apply => merge_by_name(&mut doc, &applied_object(body)?),
     }
     Ok(doc)
+}
+
+/// Server-side apply puts the atomic fields it lists in whole: what the merge kept of the
+/// object's previous keys there is dropped.
+pub fn replace_atomic(res: &Resource, doc: &mut Value, applied: &Value) {
+    let atomic: &[&str] = match (res.group, res.plural) {
+        ("", "services") | ("apps", "deployments") => &["/spec/selector"],
+        _ => &[],
+    };
+    for path in atomic {
+        if let (Some(value), Some(slot)) = (applied.pointer(path), doc.pointer_mut(path)) {
+            *slot = strip_nulls(value);
+        }
+    }
 }
 
 /// The body of a server-side apply: YAML (JSON is YAML too) with apiVersion and kind.

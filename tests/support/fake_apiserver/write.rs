@@ -146,7 +146,10 @@ impl Store {
             }
             return Err(ApiError::not_found(res, name));
         };
-        let patched = patch::apply(kind, &current, body)?;
+        let mut patched = patch::apply(kind, &current, body)?;
+        if kind == PatchKind::Apply {
+            patch::replace_atomic(res, &mut patched, &patch::applied_object(body)?);
+        }
         // The stored object carries its resourceVersion, so a different one in the
         // result was put there by the patch: a precondition, as on the real server.
         let wanted = meta_str(&patched, "resourceVersion");

@@ -119,6 +119,10 @@ pub struct Record {
     /// Terminal clean-up is done and the finalizer released: nothing left to touch.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub settled: bool,
+    /// A field serin set that another writer (a GitOps sync) put back, as reported: it is
+    /// reported once while it lasts (the daemon's `drift`; README, "GitOps").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverted: Option<String>,
 }
 
 impl Record {
@@ -144,6 +148,7 @@ impl Record {
             invalid: Vec::new(),
             dry_run: false,
             settled: false,
+            reverted: None,
         }
     }
 

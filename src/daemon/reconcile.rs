@@ -35,7 +35,7 @@ use super::controller::Candidate;
 use super::execute::Executor;
 use super::remember::Recalled;
 use super::resolve::{World, resolve};
-use super::{command, contain, preflight, route_gate, snapshot};
+use super::{claims, command, contain, preflight, route_gate, snapshot};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
@@ -132,6 +132,8 @@ impl Reconciler<'_> {
             Err(e) => return self.invalid(&mut candidate, stored, vec![e.to_string()], now).await,
         };
         let snapshot = snapshot::read(&self.apis, &candidate, &world, stored.as_ref()).await?;
+        // Objects another rollout's run holds: no start, or no progress (claims.rs).
+        let refused = claims::refused(&self.ctx.peers, &self.apis, &candidate, &spec, &world, stored.as_ref()).await?;
         let requested = command::Requested::find(candidate.annotations());
         // Gateway API: a step counts only once the gateway took its weight (route_gate.rs).
         let (mut gated, mut gate_notices) = (stored, Vec::new());
@@ -150,6 +152,7 @@ impl Reconciler<'_> {
             command: requested.as_ref(),
             tick: observation.as_ref().map(|o| lifecycle::Tick { at: o.at, observation: o }),
             broken: &broken,
+            refused: &refused,
             deferred: &effective.deferred,
             remembered_replicas: recalled.replicas,
             dry_run: spec.dry_run || self.ctx.dry_run,
@@ -157,8 +160,10 @@ impl Reconciler<'_> {
             now,
         });
         // A run starting now is checked against the Prometheus it will query first.
-        let starts =
-            plan.record.as_ref().filter(|r| stored.as_ref().is_none_or(|s| s.state.started != r.state.started));
+        let starts = plan
+            .record
+            .as_ref()
+            .filter(|r| r.refused.is_empty() && stored.as_ref().is_none_or(|s| s.state.started != r.state.started));
         let problems = preflight::problems(self.ctx, &analysis, starts, now).await?;
         if !problems.is_empty() {
             return self.invalid(&mut candidate, stored, problems, now).await;
@@ -194,6 +199,11 @@ impl Reconciler<'_> {
         }
         self.publish(&candidate, &notices).await;
         outcome?;
+        if !record.refused.is_empty() && !lifecycle::holds_objects(&record) {
+            // A refused start: looked at again when the other run ends (controller.rs), or
+            // at the latest like an invalid rollout.
+            return Ok(controller::Action::requeue(INVALID_RECHECK));
+        }
         Ok(self.requeue(&record, &spec))
     }
 

@@ -77,9 +77,20 @@ impl Rig {
         daemon_extra: &[&str],
         env: &[(&str, &str)],
     ) -> Rig {
+        Rig::canary_selecting(json!({"app": "sark", "version": "stable"}), candidate, extra, daemon_extra, env)
+    }
+
+    /// [`Rig::canary_with_daemon`] whose stable Service `sark` selects `stable_selector`.
+    pub fn canary_selecting(
+        stable_selector: Value,
+        candidate: Profile,
+        extra: &[(&str, &str)],
+        daemon_extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Rig {
         let api = Arc::new(FakeApiServer::start());
         api.create(deployment("sark", json!({"app": "sark", "version": "stable"}), "sark:0.9", 4, json!({})));
-        api.create(service("sark", json!({"app": "sark", "version": "stable"}), 8000));
+        api.create(service("sark", stable_selector, 8000));
         api.create(json!({
             "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": {"name": "sark", "namespace": NS},

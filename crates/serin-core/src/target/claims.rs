@@ -34,6 +34,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::spec::{RolloutSpec, Strategy, canary_ingress_name};
+
 /// Which traffic a Service carries, or which version pods run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -87,8 +89,31 @@ impl Claims {
         self.pods.push((deployment.to_string(), side, labels));
     }
 
-    fn name(&self) -> String {
+    /// `namespace/rollout`.
+    pub fn name(&self) -> String {
         format!("{}/{}", self.namespace, self.rollout)
+    }
+
+    /// The objects `spec` has the rollout write or take over, by name: a canary's stable
+    /// Deployment (promotion writes it), the route it splits (the stable Ingress and the
+    /// canary Ingress `<ingress>-canary`, or the HTTPRoute) and its canary Service; a
+    /// blue-green rollout's Service (its selector is flipped). `serin lint` and the daemon
+    /// both claim from this.
+    pub fn spec_objects(&mut self, spec: &RolloutSpec) {
+        match &spec.strategy {
+            Strategy::Canary(c) => {
+                self.object("Deployment", &c.stable, "stable Deployment");
+                match &c.route {
+                    Some(route) => self.object("HTTPRoute", route, "stable route"),
+                    None => {
+                        self.object("Ingress", &c.ingress, "stable Ingress");
+                        self.object("Ingress", &canary_ingress_name(&c.ingress), "canary Ingress");
+                    }
+                }
+                self.object("Service", &c.canary_service, "canary Service");
+            }
+            Strategy::BlueGreen(bg) => self.object("Service", &bg.service, "blue-green Service"),
+        }
     }
 }
 
@@ -139,28 +164,28 @@ pub fn conflicts(rollouts: &[Claims]) -> Vec<Conflict> {
 }
 
 fn shared_objects(a: &Claims, b: &Claims) -> Vec<Conflict> {
+    let each = |shared: String| Conflict {
+        rollouts: vec![a.name(), b.name()],
+        message: format!("{shared}: each would overwrite the other's work"),
+    };
+    shared(a, b).into_iter().map(each).collect()
+}
+
+/// Each object both `a` and `b` claim, in `a`'s order, in words: "Deployment ns/sark is the
+/// stable Deployment of both ns/a and ns/b".
+pub fn shared(a: &Claims, b: &Claims) -> Vec<String> {
     if a.namespace != b.namespace {
         return Vec::new();
     }
     let mut found = Vec::new();
     for (kind, name, role) in &a.objects {
         let Some((_, _, other)) = b.objects.iter().find(|(k, n, _)| k == kind && n == name) else { continue };
-        let roles = if role == other {
-            format!("the {role} of both")
+        let (ns, a_name, b_name) = (&a.namespace, a.name(), b.name());
+        found.push(if role == other {
+            format!("{kind} {ns}/{name} is the {role} of both {a_name} and {b_name}")
         } else {
-            format!("the {role} of {} and the {other} of", a.name())
-        };
-        let message = if role == other {
-            format!(
-                "{kind} {}/{name} is {roles} {} and {}: each would overwrite the other's work",
-                a.namespace,
-                a.name(),
-                b.name()
-            )
-        } else {
-            format!("{kind} {}/{name} is {roles} {}: each would overwrite the other's work", a.namespace, b.name())
-        };
-        found.push(Conflict { rollouts: vec![a.name(), b.name()], message });
+            format!("{kind} {ns}/{name} is the {role} of {a_name} and the {other} of {b_name}")
+        });
     }
     found
 }

@@ -47,18 +47,22 @@ fn writes_naming(rig: &Rig, name: &str) -> Vec<(std::time::Instant, String)> {
         .collect()
 }
 
-#[test]
-fn a_second_candidate_on_one_stable_waits_for_the_first_and_writes_nothing_meanwhile() {
-    let rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "6s")]);
-    rig.api.wait_until(ROLLOUT_TIMEOUT, "the first run at weight 10", |api| canary_weight(api) == Some(10));
+/// `sark-canary-2`: another candidate on the stable `sark` and its Ingress.
+fn second_candidate() -> Value {
     let second = [
         ("serin.io/strategy", "canary"),
         ("serin.io/stable", "sark"),
         ("serin.io/ingress", "sark"),
         ("serin.io/step-min", "3s"),
     ];
-    let labels = json!({"app": "sark", "version": "canary-2"});
-    rig.api.create(deployment("sark-canary-2", labels, "sark:2.0", 1, annotations(&second)));
+    deployment("sark-canary-2", json!({"app": "sark", "version": "canary-2"}), "sark:2.0", 1, annotations(&second))
+}
+
+#[test]
+fn a_second_candidate_on_one_stable_waits_for_the_first_and_writes_nothing_meanwhile() {
+    let rig = Rig::canary(Profile::healthy(), &[("serin.io/step-min", "6s")]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "the first run at weight 10", |api| canary_weight(api) == Some(10));
+    rig.api.create(second_candidate());
 
     let (kind, _, note) = rig.wait_for_event("sark-canary-2", "RolloutRefused");
     assert_eq!(kind, "Warning");
@@ -120,7 +124,7 @@ fn a_second_candidate_on_one_stable_waits_for_the_first_and_writes_nothing_meanw
 #[test]
 fn a_stable_service_selecting_the_canary_pods_refuses_the_start() {
     // `app: sark` alone also selects the candidate's pods (app: sark, version: canary).
-    let rig = Rig::canary_selecting(json!({"app": "sark"}), Profile::healthy(), &[], &[], &[]);
+    let rig = Rig::canary_selecting(json!({"app": "sark"}), &[], Profile::healthy(), &[], &[], &[]);
     let (kind, _, note) = rig.wait_for_event("sark-canary", "RolloutRefused");
     assert_eq!(kind, "Warning");
     assert!(
@@ -144,4 +148,26 @@ fn a_stable_service_selecting_the_canary_pods_refuses_the_start() {
         json!({"metadata": {"annotations": {"example.com/touched": "yes"}}}),
     );
     rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 10 once the selectors are apart", |api| canary_weight(api) == Some(10));
+}
+
+#[test]
+fn of_two_candidates_present_when_the_daemon_starts_exactly_one_runs() {
+    let rig = Rig::canary_selecting(
+        json!({"app": "sark", "version": "stable"}),
+        &[second_candidate()],
+        Profile::healthy(),
+        &[("serin.io/step-min", "30s")],
+        &[],
+        &[],
+    );
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "a canary Ingress at weight 10", |api| canary_weight(api) == Some(10));
+    let winner = owner(&canary_ingress(&rig).expect("the canary Ingress"));
+    let loser = if winner == "sark-canary" { "sark-canary-2" } else { "sark-canary" };
+    let (kind, _, note) = rig.wait_for_event(loser, "RolloutRefused");
+    assert_eq!(kind, "Warning");
+    assert!(note.contains(&format!("this run waits until the run of production/{winner} ends")), "{note}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(!rig.event_reasons(loser).iter().any(|r| r == "RolloutStarted"), "{:?}", rig.event_reasons(loser));
+    assert_eq!(owner(&canary_ingress(&rig).unwrap()), winner, "one writer of the canary Ingress");
+    assert!(!rig.log().contains("refusing to touch it"), "{}", tail(&rig.log(), 40));
 }

@@ -5,24 +5,30 @@
 //! holds does not, a run in flight that yields holds its weight.
 //!
 //! The other rollouts come from the controllers' caches of Deployment metadata (their
-//! `serin.io/` annotations: configuration and record), never from a request per rollout:
-//! their names, and whether and since when a run of theirs holds its objects. Pods and
+//! `serin.io/` annotations: configuration and record): their names, and whether and since
+//! when a run of theirs holds its objects. A rollout that may start a run decides under its
+//! namespace's start lock and reads the rollouts it shares objects with fresh: of two
+//! reconciles starting at once, the second sees the first's record, which the cache may
+//! not show yet, so exactly one starts (a run that started first could otherwise hold a
+//! canary Ingress the other may not touch, and neither would move). Pods and
 //! selectors are compared within the rollout only (its stable Service against its canary
 //! pods, its canary Service against the stable pods), from the objects it resolved.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
+use tokio::sync::OwnedMutexGuard;
 
 use crate::k8s::objects::pod_labels;
 use crate::k8s::selector::selector;
 use crate::k8s::{K8sError, api_error};
 use crate::lifecycle::{Record, holds_objects};
 use crate::spec::{self, RolloutSpec, Strategy};
-use crate::target::claims::{Claims, Side};
+use crate::target::claims::{Claims, Side, shared};
 use crate::target::refusal::{Contender, refusals};
 
 use super::context::Apis;
@@ -33,19 +39,35 @@ use super::resolve::World;
 /// How long a reconcile waits for the caches' first full list before deciding.
 const CACHE_WAIT: Duration = Duration::from_secs(10);
 
-/// The controllers' caches of candidates (one per watched scope), registered at start.
+/// The controllers' caches of candidates (one per watched scope), registered at start, and
+/// one start lock per namespace.
 #[derive(Clone, Default)]
-pub struct Peers(Arc<RwLock<Vec<Store<Candidate>>>>);
+pub struct Peers {
+    stores: Arc<RwLock<Vec<Store<Candidate>>>>,
+    starts: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
 
 impl Peers {
     pub fn register(&self, store: Store<Candidate>) {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).push(store);
+        self.stores.write().unwrap_or_else(|e| e.into_inner()).push(store);
+    }
+
+    /// For a rollout without a run that holds objects (it may start one): its namespace's
+    /// start lock, to keep until its record is written. A run in flight needs none: a
+    /// newcomer always yields to it.
+    pub async fn may_start(&self, namespace: &str, stored: Option<&Record>) -> Option<OwnedMutexGuard<()>> {
+        if stored.is_some_and(holds_objects) {
+            return None;
+        }
+        let lock =
+            self.starts.lock().unwrap_or_else(|e| e.into_inner()).entry(namespace.to_string()).or_default().clone();
+        Some(lock.lock_owned().await)
     }
 
     /// Every rollout of `namespace` as the others see it. Waits for the caches' first list:
     /// a rollout missing from a half-filled cache would look like it holds nothing.
     async fn contenders(&self, namespace: &str) -> Result<Vec<Contender>, K8sError> {
-        let stores = self.0.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let stores = self.stores.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut found = Vec::new();
         for store in stores {
             if tokio::time::timeout(CACHE_WAIT, store.wait_until_ready()).await.is_err() {
@@ -103,8 +125,20 @@ pub async fn refused(
         let canary_selector = existing.as_ref().map_or_else(|| selector_labels(candidate), selector);
         claims.service(&c.canary_service, Side::Canary, canary_selector);
     }
+    let mut others = peers.contenders(&namespace).await?;
+    if holding.is_none() {
+        let own = candidate.name_any();
+        for other in others.iter_mut().filter(|o| o.claims.rollout != own && !shared(&o.claims, &claims).is_empty()) {
+            // Under the start lock: a run that started a moment ago may not be cached yet.
+            let name = other.claims.rollout.clone();
+            let fresh =
+                apis.deployments.get_opt(&name).await.map_err(api_error("reading a rollout sharing objects"))?;
+            let fresh = fresh.and_then(|d| contender(&namespace, &name, d.annotations()));
+            *other = fresh.unwrap_or_else(|| Contender { claims: Claims::new(&namespace, &name), running_since: None });
+        }
+    }
     let me = Contender { claims, running_since: holding.map(|r| r.state.started) };
-    Ok(refusals(&me, &peers.contenders(&namespace).await?))
+    Ok(refusals(&me, &others))
 }
 
 /// The rollouts whose claims share an object with the candidate `changed` (by its

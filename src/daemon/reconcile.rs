@@ -132,7 +132,9 @@ impl Reconciler<'_> {
             Err(e) => return self.invalid(&mut candidate, stored, vec![e.to_string()], now).await,
         };
         let snapshot = snapshot::read(&self.apis, &candidate, &world, stored.as_ref()).await?;
-        // Objects another rollout's run holds: no start, or no progress (claims.rs).
+        // Objects another rollout's run holds: no start, or no progress (claims.rs). A start
+        // is decided and written under the namespace's start lock.
+        let _starting = self.ctx.peers.may_start(&candidate.namespace().unwrap_or_default(), stored.as_ref()).await;
         let refused = claims::refused(&self.ctx.peers, &self.apis, &candidate, &spec, &world, stored.as_ref()).await?;
         let requested = command::Requested::find(candidate.annotations());
         // Gateway API: a step counts only once the gateway took its weight (route_gate.rs).

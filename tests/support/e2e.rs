@@ -77,12 +77,14 @@ impl Rig {
         daemon_extra: &[&str],
         env: &[(&str, &str)],
     ) -> Rig {
-        Rig::canary_selecting(json!({"app": "sark", "version": "stable"}), candidate, extra, daemon_extra, env)
+        Rig::canary_selecting(json!({"app": "sark", "version": "stable"}), &[], candidate, extra, daemon_extra, env)
     }
 
-    /// [`Rig::canary_with_daemon`] whose stable Service `sark` selects `stable_selector`.
+    /// [`Rig::canary_with_daemon`] whose stable Service `sark` selects `stable_selector`,
+    /// with `more` objects created before the daemon starts.
     pub fn canary_selecting(
         stable_selector: Value,
+        more: &[Value],
         candidate: Profile,
         extra: &[(&str, &str)],
         daemon_extra: &[&str],
@@ -101,6 +103,9 @@ impl Rig {
         all.extend_from_slice(extra);
         let candidate_labels = json!({"app": "sark", "version": "canary"});
         api.create(deployment("sark-canary", candidate_labels, "sark:1.0", 1, annotations(&all)));
+        for object in more {
+            api.create(object.clone());
+        }
         let reader = api.clone();
         let weight: WeightFn = Arc::new(move || canary_weight(&reader).unwrap_or(0));
         let config = TrafficConfig::nginx(NS, "sark", "sark", "sark-canary", 80).weight(weight);

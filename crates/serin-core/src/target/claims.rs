@@ -267,6 +267,25 @@ mod tests {
     }
 
     #[test]
+    fn a_spec_claims_the_objects_serin_writes_for_it() {
+        let parse = |pairs: &[(&str, &str)]| {
+            let annotations = pairs.iter().map(|(k, v)| (format!("serin.io/{k}"), v.to_string())).collect();
+            crate::spec::parse("sark-canary", &annotations).unwrap()
+        };
+        let objects = |spec| {
+            let mut c = Claims::new("production", "sark-canary");
+            c.spec_objects(&spec);
+            c.objects.into_iter().map(|(kind, name, _)| format!("{kind}/{name}")).collect::<Vec<_>>()
+        };
+        let nginx = objects(parse(&[("strategy", "canary")]));
+        assert_eq!(nginx, ["Deployment/sark", "Ingress/sark", "Ingress/sark-canary", "Service/sark-canary"]);
+        let gateway = objects(parse(&[("strategy", "canary"), ("route", "sark-route")]));
+        assert_eq!(gateway, ["Deployment/sark", "HTTPRoute/sark-route", "Service/sark-canary"]);
+        let blue_green = objects(parse(&[("strategy", "blue-green"), ("service", "sark")]));
+        assert_eq!(blue_green, ["Service/sark"]);
+    }
+
+    #[test]
     fn other_namespaces_and_empty_selectors_are_not_compared() {
         let mut a = canary("sark-canary", "sark");
         a.services = vec![("sark".into(), Side::Stable, BTreeMap::new())];

@@ -119,7 +119,11 @@ mod tests {
                  production/sark-canary-2 (and Ingress production/sark, Ingress production/sark-canary): this run \
                  waits until the run of production/sark-canary ends"]
         );
-        assert_eq!(refusals(&holder, &[newcomer.clone()]), Vec::<String>::new(), "the holder is not disturbed");
+        assert_eq!(
+            refusals(&holder, std::slice::from_ref(&newcomer)),
+            Vec::<String>::new(),
+            "the holder is not disturbed"
+        );
     }
 
     #[test]
@@ -135,14 +139,14 @@ mod tests {
     fn of_two_runs_in_flight_the_later_one_yields_and_a_tie_goes_by_name() {
         let early = canary("sark-b", "sark", Some(100));
         let late = canary("sark-a", "sark", Some(101));
-        assert!(refusals(&early, &[late.clone()]).is_empty());
-        let held = refusals(&late, &[early.clone()]);
+        assert!(refusals(&early, std::slice::from_ref(&late)).is_empty());
+        let held = refusals(&late, std::slice::from_ref(&early));
         assert_eq!(held.len(), 1);
         assert!(
             held[0].ends_with("the run of production/sark-b started first: this run makes no progress until it ends")
         );
         let (a, b) = (canary("sark-a", "sark", Some(100)), canary("sark-b", "sark", Some(100)));
-        assert!(refusals(&a, &[b.clone()]).is_empty());
+        assert!(refusals(&a, std::slice::from_ref(&b)).is_empty());
         assert_eq!(refusals(&b, &[a]).len(), 1);
     }
 

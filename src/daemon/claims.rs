@@ -45,7 +45,14 @@ const CACHE_WAIT: Duration = Duration::from_secs(10);
 pub struct Peers {
     stores: Arc<RwLock<Vec<Store<Candidate>>>>,
     starts: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Each namespace's contenders by name, with the resourceVersion they were read at: a
+    /// record (up to 32 KiB) is parsed once per change, not at every reconcile of its
+    /// namespace.
+    seen: Arc<Mutex<HashMap<String, Seen>>>,
 }
+
+/// By name, so that refusals list the other rollouts in a stable order.
+type Seen = std::collections::BTreeMap<String, (Option<String>, Option<Contender>)>;
 
 impl Peers {
     pub fn register(&self, store: Store<Candidate>) {
@@ -68,15 +75,25 @@ impl Peers {
     /// a rollout missing from a half-filled cache would look like it holds nothing.
     async fn contenders(&self, namespace: &str) -> Result<Vec<Contender>, K8sError> {
         let stores = self.stores.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut found = Vec::new();
+        let mut cached = Vec::new();
         for store in stores {
             if tokio::time::timeout(CACHE_WAIT, store.wait_until_ready()).await.is_err() {
                 return Err(K8sError::Waiting("the cache of Deployments has not synced yet".into()));
             }
-            let state = store.state();
-            let peers = state.iter().filter(|d| d.namespace().as_deref() == Some(namespace));
-            found.extend(peers.filter_map(|d| contender(namespace, &d.name_any(), d.annotations())));
+            cached.extend(store.state().into_iter().filter(|d| d.namespace().as_deref() == Some(namespace)));
         }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let before = seen.remove(namespace).unwrap_or_default();
+        // Rebuilt from the cache each time, so a deleted rollout is forgotten.
+        let mut now = Seen::new();
+        for d in cached {
+            let (name, version) = (d.name_any(), d.resource_version());
+            let known = before.get(&name).filter(|(v, _)| *v == version).map(|(_, c)| c.clone());
+            let found = known.unwrap_or_else(|| contender(namespace, &name, d.annotations()));
+            now.insert(name, (version, found));
+        }
+        let found = now.values().filter_map(|(_, c)| c.clone()).collect();
+        seen.insert(namespace.to_string(), now);
         Ok(found)
     }
 }

@@ -134,7 +134,7 @@ impl Reconciler<'_> {
         let snapshot = snapshot::read(&self.apis, &candidate, &world, stored.as_ref()).await?;
         // Objects another rollout's run holds: no start, or no progress (claims.rs). A start
         // is decided and written under the namespace's start lock.
-        let _starting = self.ctx.peers.may_start(&candidate.namespace().unwrap_or_default(), stored.as_ref()).await;
+        let starting = self.ctx.peers.may_start(&candidate.namespace().unwrap_or_default(), stored.as_ref()).await;
         let refused = claims::refused(&self.ctx.peers, &self.apis, &candidate, &spec, &world, stored.as_ref()).await?;
         let requested = command::Requested::find(candidate.annotations());
         // Gateway API: a step counts only once the gateway took its weight (route_gate.rs).
@@ -180,6 +180,8 @@ impl Reconciler<'_> {
         let consumed = plan.command == CommandOutcome::Consumed;
         // A recalled record is written back on the candidate (`written_before` is None).
         self.save_consuming(&mut candidate, written_before.as_ref(), &record, consumed).await?;
+        // Written: another rollout deciding to start reads this record now.
+        drop(starting);
 
         // The work, then the Events (best effort: a slow Events API never delays traffic).
         let written = record.clone();

@@ -141,7 +141,9 @@ pub fn plan(input: &Input) -> Plan {
     let mut notices = Vec::new();
     let started = start::next_run(input, input.stored);
     let holding = input.stored.is_some_and(holds_objects);
-    if started.is_some() && !holding && !input.refused.is_empty() {
+    // A start that ends at once (nothing to roll out, already live) writes nothing shared.
+    let runs = started.as_ref().is_some_and(|(record, _)| !record.state.phase.is_terminal());
+    if runs && !holding && !input.refused.is_empty() {
         return refused::refuse_start(input);
     }
     // A tick measured for the run on record says nothing about a run starting now.
@@ -159,8 +161,10 @@ pub fn plan(input: &Input) -> Plan {
         }
     };
     report_configuration(&mut record, input, &mut notices);
-    // Only a run that holds objects is held by another's; an idle rollout is told nothing.
-    let refused = if holds_objects(&record) { input.refused } else { &[] };
+    // Only a run still deciding is held by another's; an idle rollout is told nothing, and a
+    // run that ended only cleans up what is its own.
+    let deciding = holds_objects(&record) && !engine::finished(&record.state);
+    let refused = if deciding { input.refused } else { &[] };
     refused::report(&mut record, refused, &mut notices);
     let mut plan = Plan { record: None, notices, command: CommandOutcome::None, judgement: None, decided: Vec::new() };
     let commanded = match input.command {

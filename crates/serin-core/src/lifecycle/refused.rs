@@ -74,7 +74,8 @@ pub(super) fn report(record: &mut Record, refused: &[String], notices: &mut Vec<
 
 #[cfg(test)]
 mod tests {
-    use crate::lifecycle::tests::{Run, at};
+    use crate::lifecycle::SnapshotWorld;
+    use crate::lifecycle::tests::{Run, at, record, snapshot};
     use crate::rollout::{Action, Phase};
 
     fn shared() -> Vec<String> {
@@ -103,6 +104,23 @@ mod tests {
         let record = plan.record.unwrap();
         assert!(record.refused.is_empty());
         assert!(record.pending.contains(&crate::lifecycle::Work::Act(Action::SetWeight { weight: 10 })));
+    }
+
+    #[test]
+    fn a_start_that_ends_at_once_writes_nothing_shared_and_is_not_refused() {
+        let mut run = Run::new();
+        let mut before = record(Phase::Succeeded);
+        before.settled = true;
+        run.record = Some(before);
+        run.refused = shared();
+        let mut same = snapshot(true);
+        if let SnapshotWorld::Canary { stable_revision, .. } = &mut same.world {
+            *stable_revision = same.revision.clone();
+        }
+        let plan = run.reconcile_in(at(0.0), &same, (0.0, 0.0), None, true, &[]);
+        assert_eq!(plan.notices[0].reason, "NothingToRollOut");
+        assert_eq!(run.state().phase, Phase::Succeeded);
+        assert!(run.record.as_ref().unwrap().refused.is_empty());
     }
 
     #[test]

@@ -69,7 +69,7 @@ fn canary() -> (RolloutSpec, BTreeMap<String, String>, Analysis) {
     (spec, config, analysis)
 }
 
-fn snapshot(ready: bool) -> Snapshot {
+pub(crate) fn snapshot(ready: bool) -> Snapshot {
     Snapshot {
         revision: "cand".into(),
         candidate_ready: ready,
@@ -94,7 +94,7 @@ pub(crate) struct Run {
     spec: RolloutSpec,
     config: BTreeMap<String, String>,
     analysis: Analysis,
-    record: Option<Record>,
+    pub(crate) record: Option<Record>,
     judge: JudgeConfig,
     /// What the daemon would pass as `Input::refused` (`refused.rs`).
     pub(crate) refused: Vec<String>,
@@ -130,7 +130,7 @@ impl Run {
     }
 
     /// One reconcile: `(bad, total)` requests of the interval if a tick is due.
-    fn reconcile_in(
+    pub(crate) fn reconcile_in(
         &mut self,
         now: SystemTime,
         snapshot: &Snapshot,

@@ -8,6 +8,8 @@
 mod daemon;
 #[path = "support/e2e.rs"]
 mod e2e;
+#[path = "support/e2e_gateway.rs"]
+mod e2e_gateway;
 #[path = "support/fake_apiserver/mod.rs"]
 mod fake_apiserver;
 #[path = "support/manifests.rs"]
@@ -22,6 +24,7 @@ mod traffic;
 use std::time::Duration;
 
 use e2e::{NS, ROLLOUT_TIMEOUT, Rig, annotations, canary_weight, deployment, tail};
+use fake_apiserver::GatewayBehaviour;
 use serde_json::{Value, json};
 use traffic::Profile;
 
@@ -170,4 +173,27 @@ fn of_two_candidates_present_when_the_daemon_starts_exactly_one_runs() {
     assert!(!rig.event_reasons(loser).iter().any(|r| r == "RolloutStarted"), "{:?}", rig.event_reasons(loser));
     assert_eq!(owner(&canary_ingress(&rig).unwrap()), winner, "one writer of the canary Ingress");
     assert!(!rig.log().contains("refusing to touch it"), "{}", tail(&rig.log(), 40));
+}
+
+#[test]
+fn a_second_candidate_on_a_route_split_by_another_run_is_refused_naming_it() {
+    let rig = Rig::gateway(Profile::healthy(), &[("serin.io/step-min", "30s")], GatewayBehaviour::default());
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "the first run's split at 10%", |_| rig.route_weight() == 10);
+    let second = [("serin.io/strategy", "canary"), ("serin.io/stable", "sark"), ("serin.io/route", "sark")];
+    let labels = json!({"app": "sark", "version": "canary-2"});
+    rig.api.create(deployment("sark-canary-2", labels, "sark:2.0", 1, annotations(&second)));
+    let (kind, _, note) = rig.wait_for_event("sark-canary-2", "InvalidConfiguration");
+    assert_eq!(kind, "Warning");
+    let named = "Deployment production/sark is the stable Deployment of both production/sark-canary and \
+                 production/sark-canary-2 (and HTTPRoute production/sark): this run waits until the run of \
+                 production/sark-canary ends";
+    assert!(note.contains(named), "{note}");
+    std::thread::sleep(Duration::from_secs(3));
+    let route_writes: Vec<_> =
+        rig.api.requests().into_iter().filter(|r| r.path.contains("/httproutes") && r.method != "GET").collect();
+    assert!(
+        route_writes.iter().all(|r| r.body.as_ref().is_none_or(|b| !b.to_string().contains("sark-canary-2"))),
+        "the second wrote nothing in the route"
+    );
+    assert_eq!(rig.route_weight(), 10, "the first run's split is as it set it");
 }

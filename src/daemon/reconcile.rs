@@ -124,7 +124,15 @@ impl Reconciler<'_> {
                 broken.extend(problems);
                 World::Unresolved
             }
-            Err(problems) => return self.invalid(&mut candidate, stored, problems, now).await,
+            Err(mut problems) => {
+                // Often another rollout's run is what is in the way (its part of a shared
+                // route): name it (claims.rs).
+                let peers = &self.ctx.peers;
+                let (unresolved, spec) = (&World::Unresolved, &effective.spec);
+                problems
+                    .extend(claims::refused(peers, &self.apis, &candidate, spec, unresolved, stored.as_ref()).await?);
+                return self.invalid(&mut candidate, stored, problems, now).await;
+            }
         };
         let spec = with_slots(effective.spec.clone(), &world, stored.as_ref());
         let analysis = match engine::prepare(&spec, &self.ctx.catalog, &target_of(&candidate)) {

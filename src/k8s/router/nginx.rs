@@ -222,7 +222,7 @@ impl NginxRouter {
 /// The owners of `ingress` when none is the candidate `uid`: serin created it for another
 /// rollout on the same stable Ingress, so it is never this run's to write or delete
 /// (README, "Lifecycle"). One without owners (an older serin's) counts as this run's.
-fn other_owner(ingress: &Ingress, uid: &str) -> Option<String> {
+pub fn other_owner(ingress: &Ingress, uid: &str) -> Option<String> {
     let owners = ingress.owner_references();
     let ours = owners.is_empty() || owners.iter().any(|o| o.uid == uid);
     (!ours).then(|| owners.iter().map(|o| format!("{} {}", o.kind, o.name)).collect::<Vec<_>>().join(", "))

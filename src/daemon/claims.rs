@@ -171,7 +171,7 @@ pub fn sharing(
     Some(move |name: &str, spec: &RolloutSpec| {
         let mut other = Claims::new(&claims.namespace, name);
         other.spec_objects(spec);
-        name != changed && !crate::target::claims::shared(&claims, &other).is_empty()
+        name != changed && !shared(&claims, &other).is_empty()
     })
 }
 

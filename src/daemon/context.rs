@@ -31,6 +31,8 @@ pub struct Context {
     pub leadership: Leadership,
     /// `--notify`: told of every record written.
     pub notifier: crate::notify::Notifier,
+    /// The controllers' caches of candidates: which objects the other rollouts hold.
+    pub peers: super::claims::Peers,
 }
 
 impl Context {

@@ -26,7 +26,7 @@ use crate::k8s::scoped_api;
 use crate::spec::{self, Strategy};
 
 use super::context::{Context, Error};
-use super::reconcile;
+use super::{claims, reconcile};
 
 /// The controller watches metadata only (every reconcile reads the candidate fresh), so its
 /// cache holds no pod templates or status: a third of the memory with 1,000 rollouts.
@@ -48,6 +48,7 @@ pub async fn run(
     // The cache keeps of every Deployment of the scope, opted in or not, only what the
     // triggers and the reconcile's first look need (`objects::keep_serin_metadata`).
     let (store, writer) = reflector::store();
+    context.peers.register(store.clone());
     let candidates = watcher(scoped_api::<Candidate>(&client, ns), watcher::Config::default())
         .default_backoff()
         .modify(|candidate: &mut Candidate| keep_serin_metadata(&mut candidate.metadata))
@@ -117,17 +118,30 @@ fn candidates_naming<K: Resource>(store: &Store<Candidate>, object: &K, related:
     let meta = object.meta();
     let (name, namespace) = (meta.name.as_deref().unwrap_or_default(), meta.namespace.as_deref());
     let owners: Vec<&str> = meta.owner_references.iter().flatten().map(|o| o.uid.as_str()).collect();
+    // A rollout's run ending frees the objects others wait for (daemon/claims.rs).
+    let empty = Default::default();
+    let sharing = match related {
+        Related::Stable => {
+            claims::sharing(namespace.unwrap_or_default(), name, meta.annotations.as_ref().unwrap_or(&empty))
+        }
+        _ => None,
+    };
     store
         .state()
         .iter()
         .filter(|d| d.meta().namespace.as_deref() == namespace && spec::is_opted_in(d.annotations()))
-        .filter(|d| d.meta().uid.as_deref().is_some_and(|uid| owners.contains(&uid)) || names(d, related, name))
+        .filter(|d| {
+            if d.meta().uid.as_deref().is_some_and(|uid| owners.contains(&uid)) {
+                return true;
+            }
+            let Ok(spec) = spec::parse(&d.name_any(), d.annotations()) else { return false };
+            names(&spec, related, name) || sharing.as_ref().is_some_and(|shares| shares(&d.name_any(), &spec))
+        })
         .map(|d| ObjectRef::from_obj(d.as_ref()))
         .collect()
 }
 
-fn names(candidate: &Candidate, related: Related, name: &str) -> bool {
-    let Ok(spec) = spec::parse(&candidate.name_any(), candidate.annotations()) else { return false };
+fn names(spec: &spec::RolloutSpec, related: Related, name: &str) -> bool {
     match (&spec.strategy, related) {
         (Strategy::Canary(c), Related::Ingress) => router::watches(c, Watched::Ingress, name),
         (Strategy::Canary(c), Related::Route) => router::watches(c, Watched::HttpRoute, name),

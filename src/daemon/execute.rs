@@ -54,7 +54,7 @@ impl Executor<'_> {
         match work {
             Work::Act(Action::Rollback { .. }) | Work::RemoveCanary => {
                 let namespace = self.candidate.namespace().unwrap_or_default();
-                if let Some(done) = router::restore(&self.apis.client, &namespace, record).await? {
+                if let Some(done) = router::restore(&self.apis.client, &namespace, record, self.candidate).await? {
                     tracing::warn!("{done}");
                 }
                 if record.canary_ingress.is_some() {

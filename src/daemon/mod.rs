@@ -10,8 +10,9 @@
 //! pipeline), `run_start` (when a run starts), `resolve` (the objects a rollout names),
 //! `execute` (doing the work), `release` (restoring traffic on opt-out or deletion),
 //! `command` (operator commands), `plan` (pure timing and work rules), `leader` (the
-//! Lease), `context` (what reconciles share).
+//! Lease), `context` (what reconciles share), `claims` (objects shared between rollouts).
 
+mod claims;
 pub mod command;
 mod contain;
 mod context;
@@ -82,6 +83,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)?,
         metrics: metrics.clone(),
         leadership: if config.leader_election.is_some() { Leadership::elected() } else { Leadership::default() },
+        peers: Default::default(),
     });
     tracing::info!(
         prometheus = %config.prometheus,

@@ -35,7 +35,7 @@ use super::controller::Candidate;
 use super::execute::Executor;
 use super::remember::Recalled;
 use super::resolve::{World, resolve};
-use super::{command, contain, drift, preflight, route_gate, snapshot};
+use super::{claims, command, contain, drift, preflight, route_gate, snapshot};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
@@ -124,7 +124,15 @@ impl Reconciler<'_> {
                 broken.extend(problems);
                 World::Unresolved
             }
-            Err(problems) => return self.invalid(&mut candidate, stored, problems, now).await,
+            Err(mut problems) => {
+                // Often another rollout's run is what is in the way (its part of a shared
+                // route): name it (claims.rs).
+                let peers = &self.ctx.peers;
+                let (unresolved, spec) = (&World::Unresolved, &effective.spec);
+                problems
+                    .extend(claims::refused(peers, &self.apis, &candidate, spec, unresolved, stored.as_ref()).await?);
+                return self.invalid(&mut candidate, stored, problems, now).await;
+            }
         };
         let spec = with_slots(effective.spec.clone(), &world, stored.as_ref());
         let analysis = match engine::prepare(&spec, &self.ctx.catalog, &target_of(&candidate)) {
@@ -132,6 +140,10 @@ impl Reconciler<'_> {
             Err(e) => return self.invalid(&mut candidate, stored, vec![e.to_string()], now).await,
         };
         let snapshot = snapshot::read(&self.apis, &candidate, &world, stored.as_ref()).await?;
+        // Objects another rollout's run holds: no start, or no progress (claims.rs). A start
+        // is decided and written under the namespace's start lock.
+        let starting = self.ctx.peers.may_start(&candidate.namespace().unwrap_or_default(), stored.as_ref()).await;
+        let refused = claims::refused(&self.ctx.peers, &self.apis, &candidate, &spec, &world, stored.as_ref()).await?;
         let requested = command::Requested::find(candidate.annotations());
         // Gateway API: a step counts only once the gateway took its weight (route_gate.rs).
         let (mut gated, mut gate_notices) = (stored, Vec::new());
@@ -153,6 +165,7 @@ impl Reconciler<'_> {
             command: requested.as_ref(),
             tick: observation.as_ref().map(|o| lifecycle::Tick { at: o.at, observation: o }),
             broken: &broken,
+            refused: &refused,
             deferred: &effective.deferred,
             remembered_replicas: recalled.replicas,
             dry_run: spec.dry_run || self.ctx.dry_run,
@@ -160,8 +173,10 @@ impl Reconciler<'_> {
             now,
         });
         // A run starting now is checked against the Prometheus it will query first.
-        let starts =
-            plan.record.as_ref().filter(|r| stored.as_ref().is_none_or(|s| s.state.started != r.state.started));
+        let starts = plan
+            .record
+            .as_ref()
+            .filter(|r| r.refused.is_empty() && stored.as_ref().is_none_or(|s| s.state.started != r.state.started));
         let problems = match preflight::problems(self.ctx, &analysis, starts, now).await {
             Ok(problems) => problems,
             Err(unreachable) => return self.prometheus_unreachable(&mut candidate, stored, unreachable, now).await,
@@ -179,6 +194,8 @@ impl Reconciler<'_> {
         let consumed = plan.command == CommandOutcome::Consumed;
         // A recalled record is written back on the candidate (`written_before` is None).
         self.save_consuming(&mut candidate, written_before.as_ref(), &record, consumed).await?;
+        // Written: another rollout deciding to start reads this record now.
+        drop(starting);
 
         // The work, then the Events (best effort: a slow Events API never delays traffic).
         let written = record.clone();
@@ -200,6 +217,11 @@ impl Reconciler<'_> {
         }
         self.publish(&candidate, &notices).await;
         outcome?;
+        if !record.refused.is_empty() && !lifecycle::holds_objects(&record) {
+            // A refused start: looked at again when the other run ends (controller.rs), or
+            // at the latest like an invalid rollout.
+            return Ok(controller::Action::requeue(INVALID_RECHECK));
+        }
         // Held by a reverted field, the ticks it skips are not owed: look again at the next
         // one (or when the field changes), not at once.
         Ok(if reverted { controller::Action::requeue(spec.interval) } else { self.requeue(&record, &spec) })

@@ -20,10 +20,10 @@ use super::context::Apis;
 use super::reconcile::{Reconciler, finalizers};
 
 /// Restores traffic to the stable version; returns what was done, in words.
-pub async fn restore_traffic(apis: &Apis, record: &Record) -> Result<String, K8sError> {
+pub async fn restore_traffic(apis: &Apis, candidate: &Deployment, record: &Record) -> Result<String, K8sError> {
     let mut done = Vec::new();
     let namespace = apis.deployments.namespace().unwrap_or_default();
-    if let Some(restored) = router::restore(&apis.client, namespace, record).await? {
+    if let Some(restored) = router::restore(&apis.client, namespace, record, candidate).await? {
         done.push(restored);
     }
     if let (Some(service), Some(label), Some(candidate), Some(previous)) =
@@ -62,7 +62,9 @@ impl Reconciler<'_> {
         stored: Option<Record>,
     ) -> Result<controller::Action, K8sError> {
         let restored = match &stored {
-            Some(record) if !record.settled && !record.dry_run => restore_traffic(&self.apis, record).await?,
+            Some(record) if !record.settled && !record.dry_run => {
+                restore_traffic(&self.apis, candidate, record).await?
+            }
             _ => "no run in flight".into(),
         };
         let mut body = record::clear_body(&candidate.resource_version().unwrap_or_default());
@@ -87,7 +89,7 @@ impl Reconciler<'_> {
             return Ok(controller::Action::await_change());
         }
         if let Some(record) = stored.as_ref().filter(|r| !r.settled && !r.dry_run) {
-            let restored = restore_traffic(&self.apis, record).await?;
+            let restored = restore_traffic(&self.apis, candidate, record).await?;
             self.publish(candidate, &[Notice::warning("CandidateDeleted", format!("candidate deleted: {restored}"))])
                 .await;
         }

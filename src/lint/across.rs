@@ -3,20 +3,19 @@
 //! other side's pods, are found however the manifests are split into files.
 //!
 //! What a rollout claims, as the daemon would act on it:
-//! - canary: its stable Deployment (promotion writes it), stable Ingress, canary Ingress
-//!   `<ingress>-canary` and canary Service; the stable pods (the stable Deployment's template labels, when in the
-//!   files) and the canary pods (the candidate's); the Services the stable Ingress routes
+//! - canary: the objects of `Claims::spec_objects` (stable Deployment, stable Ingress and
+//!   canary Ingress or HTTPRoute, canary Service); the stable pods (the stable
+//!   Deployment's template labels, when in the files) and the canary pods (the candidate's); the Services the stable Ingress routes
 //!   to that select the stable pods (stable side), and the canary Service (canary side:
 //!   its selector as written, or the candidate's `matchLabels`, which serin gives the
 //!   Service it creates);
-//! - blue-green: its Service (whose selector serin flips).
+//! - blue-green: its Service (whose selector serin flips), from `Claims::spec_objects`.
 
 use std::collections::BTreeMap;
 
 use serde_yaml_ng::Value;
 
 use super::LintProblem;
-use crate::k8s::router::nginx::canary_ingress_name;
 use crate::spec::{self, Strategy};
 use crate::target::claims::{Claims, Side, conflicts};
 
@@ -112,34 +111,28 @@ fn claims_of(candidate: &Value, docs: &Documents) -> Option<Claims> {
     }
     let spec = spec::parse(name, &annotations).ok()?;
     let mut claims = Claims::new(namespace, name);
-    match &spec.strategy {
-        Strategy::Canary(c) => {
-            claims.object("Deployment", &c.stable, "stable Deployment");
-            claims.object("Ingress", &c.ingress, "stable Ingress");
-            claims.object("Ingress", &canary_ingress_name(&c.ingress), "canary Ingress");
-            claims.object("Service", &c.canary_service, "canary Service");
-            claims.pods(name, Side::Canary, pod_labels(candidate));
-            let stable_pods = docs.find("Deployment", namespace, &c.stable).map(pod_labels);
-            if let Some(labels) = &stable_pods {
-                claims.pods(&c.stable, Side::Stable, labels.clone());
-            }
-            let canary_selector = match docs.find("Service", namespace, &c.canary_service) {
-                Some(service) => strings(at(service, &["spec", "selector"])),
-                None => strings(at(candidate, &["spec", "selector", "matchLabels"])),
-            };
-            claims.service(&c.canary_service, Side::Canary, canary_selector);
-            let ingress = docs.find("Ingress", namespace, &c.ingress);
-            for backend in ingress.map(backends).unwrap_or_default() {
-                let Some(service) = docs.find("Service", namespace, &backend) else { continue };
-                let selector = strings(at(service, &["spec", "selector"]));
-                // Read, never written, by the canary: not an object it claims, but the
-                // traffic it carries must stay the stable's.
-                if backend != c.canary_service && stable_pods.as_ref().is_some_and(|pods| selects(&selector, pods)) {
-                    claims.service(&backend, Side::Stable, selector);
-                }
+    claims.spec_objects(&spec);
+    if let Strategy::Canary(c) = &spec.strategy {
+        claims.pods(name, Side::Canary, pod_labels(candidate));
+        let stable_pods = docs.find("Deployment", namespace, &c.stable).map(pod_labels);
+        if let Some(labels) = &stable_pods {
+            claims.pods(&c.stable, Side::Stable, labels.clone());
+        }
+        let canary_selector = match docs.find("Service", namespace, &c.canary_service) {
+            Some(service) => strings(at(service, &["spec", "selector"])),
+            None => strings(at(candidate, &["spec", "selector", "matchLabels"])),
+        };
+        claims.service(&c.canary_service, Side::Canary, canary_selector);
+        let ingress = docs.find("Ingress", namespace, &c.ingress);
+        for backend in ingress.map(backends).unwrap_or_default() {
+            let Some(service) = docs.find("Service", namespace, &backend) else { continue };
+            let selector = strings(at(service, &["spec", "selector"]));
+            // Read, never written, by the canary: not an object it claims, but the
+            // traffic it carries must stay the stable's.
+            if backend != c.canary_service && stable_pods.as_ref().is_some_and(|pods| selects(&selector, pods)) {
+                claims.service(&backend, Side::Stable, selector);
             }
         }
-        Strategy::BlueGreen(bg) => claims.object("Service", &bg.service, "blue-green Service"),
     }
     Some(claims)
 }

@@ -87,14 +87,30 @@ impl Rig {
         daemon_extra: &[&str],
         env: &[(&str, &str)],
     ) -> Rig {
+        Rig::canary_selecting(json!({"app": "sark", "version": "stable"}), &[], candidate, extra, daemon_extra, env)
+    }
+
+    /// [`Rig::canary_with_daemon`] whose stable Service `sark` selects `stable_selector`,
+    /// with `more` objects created before the daemon starts.
+    pub fn canary_selecting(
+        stable_selector: Value,
+        more: &[Value],
+        candidate: Profile,
+        extra: &[(&str, &str)],
+        daemon_extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Rig {
         let api = Arc::new(FakeApiServer::start());
         api.create(deployment("sark", json!({"app": "sark", "version": "stable"}), "sark:0.9", 4, json!({})));
-        api.create(service("sark", json!({"app": "sark", "version": "stable"}), 8000));
+        api.create(service("sark", stable_selector, 8000));
         api.create(stable_ingress());
         let mut all = vec![("serin.io/strategy", "canary"), ("serin.io/step-min", "3s")];
         all.extend_from_slice(extra);
         let candidate_labels = json!({"app": "sark", "version": "canary"});
         api.create(deployment("sark-canary", candidate_labels, "sark:1.0", 1, annotations(&all)));
+        for object in more {
+            api.create(object.clone());
+        }
         let reader = api.clone();
         let weight: WeightFn = Arc::new(move || canary_weight(&reader).unwrap_or(0));
         let config = TrafficConfig::nginx(NS, "sark", "sark", "sark-canary", 80).weight(weight);

@@ -309,3 +309,12 @@ pub fn assert_all_allowed<'a>(
         forbidden.into_iter().collect::<Vec<_>>().join("\n")
     );
 }
+
+/// [`assert_all_allowed`] against both shipped installs, cluster-wide (`deploy/base`) and
+/// namespaced (`deploy/overlays/namespaced`, which lists the rigs' namespace `production`),
+/// for a daemon that ran in the namespace `default`. Needs `mod manifests;` beside it.
+pub fn assert_both_installs_allow<'a>(recorded: impl IntoIterator<Item = (&'a str, &'a str, &'a str)> + Clone) {
+    for install in ["deploy/base", "deploy/overlays/namespaced"] {
+        assert_all_allowed(&from_rendered(&crate::manifests::render(install)), recorded.clone(), "default");
+    }
+}

@@ -3,6 +3,7 @@
 //! recordings, or (in the daemon) from the API object.
 
 pub mod claims;
+pub mod refusal;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -156,15 +156,23 @@ async fn selecting_stable(
 }
 
 /// Removes the canary route a run recorded, from the record alone (the spec may be gone:
-/// opt-out, deletion). Returns what was done, in words.
-pub async fn restore(client: &kube::Client, namespace: &str, record: &Record) -> Result<Option<String>, K8sError> {
+/// opt-out, deletion), when it is the candidate `owner`'s (a canary Ingress created for
+/// another rollout on the same stable Ingress is left alone). Returns what was done, in words.
+pub async fn restore(
+    client: &kube::Client,
+    namespace: &str,
+    record: &Record,
+    owner: &Deployment,
+) -> Result<Option<String>, K8sError> {
     if let Some(route) = &record.canary_route {
         return gateway_apply::restore(client, namespace, route).await;
     }
     let Some(name) = &record.canary_ingress else { return Ok(None) };
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), namespace);
     let found = ingresses.get_opt(name).await.map_err(api_error(format!("reading Ingress {name}")))?;
-    if found.is_some_and(|ingress| is_managed(&ingress)) && nginx::delete_ingress(&ingresses, name).await? {
+    let uid = owner.uid().unwrap_or_default();
+    let ours = found.is_some_and(|ingress| is_managed(&ingress) && nginx::other_owner(&ingress, &uid).is_none());
+    if ours && nginx::delete_ingress(&ingresses, name).await? {
         return Ok(Some(format!("canary Ingress {name} deleted")));
     }
     Ok(None)

@@ -40,9 +40,7 @@ pub struct CanaryRoute {
     pub owner: OwnerReference,
 }
 
-pub fn canary_ingress_name(stable_ingress: &str) -> String {
-    format!("{stable_ingress}-canary")
-}
+pub use crate::spec::canary_ingress_name;
 
 /// The canary Ingress that sends `weight` percent to the canary Service. Pure.
 pub fn desired_canary_ingress(route: &CanaryRoute, weight: u8) -> Result<Ingress, K8sError> {
@@ -157,6 +155,10 @@ impl NginxRouter {
             other => Ok(other),
         }
     }
+
+    fn other_owner(&self, ingress: &Ingress) -> Option<String> {
+        other_owner(ingress, &self.route.owner.uid)
+    }
 }
 
 impl NginxRouter {
@@ -167,7 +169,16 @@ impl NginxRouter {
         }
         let desired = desired_canary_ingress(&self.route, weight)?;
         let what = format!("setting Ingress {} to weight {weight}", self.name);
-        match self.existing().await? {
+        let existing = self.existing().await?;
+        if let Some(owner) = existing.as_ref().and_then(|i| self.other_owner(i)) {
+            // Weight 0 on another rollout's route: nothing of this run's carries traffic.
+            if weight == 0 {
+                return Ok(());
+            }
+            let what = format!("Ingress {} belongs to the rollout of {owner}: refusing to touch it", self.name);
+            return Err(K8sError::Refused(what));
+        }
+        match existing {
             // No route and no traffic wanted: creating one at weight 0 would only add risk.
             None if weight == 0 => {}
             None => {
@@ -195,15 +206,26 @@ impl NginxRouter {
     }
 
     pub async fn current_weight(&self) -> Result<Option<u8>, K8sError> {
-        Ok(self.existing().await?.map(|i| i.annotations().get(WEIGHT).and_then(|w| w.parse().ok()).unwrap_or(0)))
+        let ours = self.existing().await?.filter(|i| self.other_owner(i).is_none());
+        Ok(ours.map(|i| i.annotations().get(WEIGHT).and_then(|w| w.parse().ok()).unwrap_or(0)))
     }
 
     pub async fn remove(&self) -> Result<(), K8sError> {
-        if self.existing().await?.is_none() {
+        // Another rollout's canary Ingress is not this run's to remove.
+        if self.existing().await?.is_none_or(|i| self.other_owner(&i).is_some()) {
             return Ok(());
         }
         delete_ingress(&self.ingresses, &self.name).await.map(drop)
     }
+}
+
+/// The owners of `ingress` when none is the candidate `uid`: serin created it for another
+/// rollout on the same stable Ingress, so it is never this run's to write or delete
+/// (README, "Lifecycle"). One without owners (an older serin's) counts as this run's.
+pub fn other_owner(ingress: &Ingress, uid: &str) -> Option<String> {
+    let owners = ingress.owner_references();
+    let ours = owners.is_empty() || owners.iter().any(|o| o.uid == uid);
+    (!ours).then(|| owners.iter().map(|o| format!("{} {}", o.kind, o.name)).collect::<Vec<_>>().join(", "))
 }
 
 /// Deletes an Ingress; one already gone is success. `Ok(true)` when this call deleted it.
@@ -297,6 +319,16 @@ mod tests {
         assert!(same_but_weight(&at_10, &at_0));
         let header = desired_canary_ingress(&route(Routing::Header { name: "X".into(), value: None }), 0).unwrap();
         assert!(!same_but_weight(&at_10, &header));
+    }
+
+    #[test]
+    fn another_candidates_canary_ingress_is_not_this_runs() {
+        let ingress = desired_canary_ingress(&route(Routing::Weight), 10).unwrap();
+        assert_eq!(other_owner(&ingress, "u-1"), None);
+        assert_eq!(other_owner(&ingress, "u-2").as_deref(), Some("Deployment sark-canary"));
+        let mut unowned = ingress;
+        unowned.metadata.owner_references = None;
+        assert_eq!(other_owner(&unowned, "u-2"), None, "an older serin's Ingress counts as this run's");
     }
 
     #[test]

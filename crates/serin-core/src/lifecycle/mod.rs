@@ -19,6 +19,7 @@ pub mod config;
 pub mod memory;
 pub mod notice;
 pub mod record;
+mod refused;
 mod start;
 mod ticks;
 mod work;
@@ -37,6 +38,7 @@ use crate::spec::RolloutSpec;
 pub use command::Requested;
 pub use notice::{Notice, notices};
 pub use record::{Record, SmokeResult, Work};
+pub use refused::holds_objects;
 pub use start::replicas_for_weight;
 pub use ticks::{MAX_CATCH_UP, due_tick, is_catch_up, next_tick, requeue_after, steps_between_ticks};
 pub use work::{enqueue, holds_finalizer, is_settled, traffic_pending, work_for};
@@ -95,6 +97,9 @@ pub struct Input<'a> {
     pub tick: Option<Tick<'a>>,
     /// Problems of the current annotations; the run follows its kept configuration.
     pub broken: &'a [String],
+    /// Why the rollout may not write its objects: another rollout's run holds them
+    /// (`target::refusal`). A run does not start; a run in flight makes no progress.
+    pub refused: &'a [String],
     /// Keys changed mid-run that apply to the next run.
     pub deferred: &'a [String],
     /// The candidate's replicas before serin last scaled it to 0, from serin's memory
@@ -135,6 +140,12 @@ pub struct Plan {
 pub fn plan(input: &Input) -> Plan {
     let mut notices = Vec::new();
     let started = start::next_run(input, input.stored);
+    let holding = input.stored.is_some_and(holds_objects);
+    // A start that ends at once (nothing to roll out, already live) writes nothing shared.
+    let runs = started.as_ref().is_some_and(|(record, _)| !record.state.phase.is_terminal());
+    if runs && !holding && !input.refused.is_empty() {
+        return refused::refuse_start(input);
+    }
     // A tick measured for the run on record says nothing about a run starting now.
     let mut tick = input.tick;
     let mut record = match (started, input.stored) {
@@ -150,6 +161,11 @@ pub fn plan(input: &Input) -> Plan {
         }
     };
     report_configuration(&mut record, input, &mut notices);
+    // Only a run still deciding is held by another's; an idle rollout is told nothing, and a
+    // run that ended only cleans up what is its own.
+    let deciding = holds_objects(&record) && !engine::finished(&record.state);
+    let refused = if deciding { input.refused } else { &[] };
+    refused::report(&mut record, refused, &mut notices);
     let mut plan = Plan { record: None, notices, command: CommandOutcome::None, judgement: None, decided: Vec::new() };
     let commanded = match input.command {
         Some(requested) if command::can_apply_now(requested, &record) => {
@@ -187,6 +203,8 @@ fn step(record: &mut Record, input: &Input, tick: Option<Tick>, plan: &mut Plan)
     let at = tick.map_or(input.now, |t| t.at);
     let blocked = if !input.broken.is_empty() {
         Some(Blocked::ConfigurationBroken)
+    } else if !record.refused.is_empty() {
+        Some(Blocked::ObjectsShared)
     } else if traffic_pending(record) {
         Some(Blocked::WorkPending)
     } else if tick.is_some_and(|t| is_catch_up(t.at, input.spec, input.now)) {

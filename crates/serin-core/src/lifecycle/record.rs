@@ -113,6 +113,10 @@ pub struct Record {
     /// Problems with the configuration; while any, the phase shows `Invalid` and nothing moves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invalid: Vec<String>,
+    /// Why the run may not write its objects (another rollout's run holds them,
+    /// `target::refusal`); reported once. A refused start writes no run, only this.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
     /// The run's actions are only recorded ("would …"), never done.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
@@ -146,6 +150,7 @@ impl Record {
             deferred: Vec::new(),
             retry: None,
             invalid: Vec::new(),
+            refused: Vec::new(),
             dry_run: false,
             settled: false,
             reverted: None,

@@ -69,7 +69,7 @@ fn canary() -> (RolloutSpec, BTreeMap<String, String>, Analysis) {
     (spec, config, analysis)
 }
 
-fn snapshot(ready: bool) -> Snapshot {
+pub(crate) fn snapshot(ready: bool) -> Snapshot {
     Snapshot {
         revision: "cand".into(),
         candidate_ready: ready,
@@ -90,23 +90,25 @@ fn observation(at: SystemTime, bad: f64, total: f64) -> IntervalObservation {
 }
 
 /// One reconcile of the canary above; the pending work is then done (or not).
-struct Run {
+pub(crate) struct Run {
     spec: RolloutSpec,
     config: BTreeMap<String, String>,
     analysis: Analysis,
-    record: Option<Record>,
+    pub(crate) record: Option<Record>,
     judge: JudgeConfig,
+    /// What the daemon would pass as `Input::refused` (`refused.rs`).
+    pub(crate) refused: Vec<String>,
 }
 
 impl Run {
-    fn new() -> Run {
+    pub(crate) fn new() -> Run {
         let (spec, config, analysis) = canary();
-        Run { spec, config, analysis, record: None, judge: JudgeConfig::default() }
+        Run { spec, config, analysis, record: None, judge: JudgeConfig::default(), refused: Vec::new() }
     }
 
     /// Reconciles at `now` with healthy (`bad` = 0) or failing traffic; `applied`: the
     /// work's writes succeed.
-    fn reconcile(&mut self, now: SystemTime, bad: f64, command: Option<&str>, applied: bool) -> Plan {
+    pub(crate) fn reconcile(&mut self, now: SystemTime, bad: f64, command: Option<&str>, applied: bool) -> Plan {
         self.reconcile_with(now, bad, command, applied, &[])
     }
 
@@ -128,7 +130,7 @@ impl Run {
     }
 
     /// One reconcile: `(bad, total)` requests of the interval if a tick is due.
-    fn reconcile_in(
+    pub(crate) fn reconcile_in(
         &mut self,
         now: SystemTime,
         snapshot: &Snapshot,
@@ -149,6 +151,7 @@ impl Run {
             command: requested.as_ref(),
             tick: observed.as_ref().map(|o| Tick { at: o.at, observation: o }),
             broken,
+            refused: &self.refused,
             deferred: &[],
             remembered_replicas: None,
             dry_run: false,
@@ -165,12 +168,12 @@ impl Run {
         plan
     }
 
-    fn state(&self) -> &RolloutState {
+    pub(crate) fn state(&self) -> &RolloutState {
         &self.record.as_ref().unwrap().state
     }
 }
 
-fn at(minutes: f64) -> SystemTime {
+pub(crate) fn at(minutes: f64) -> SystemTime {
     start() + Duration::from_secs_f64(minutes * 60.0)
 }
 

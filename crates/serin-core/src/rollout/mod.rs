@@ -60,6 +60,9 @@ pub enum Blocked {
     /// The candidate's configuration is broken: the run is guarded by the configuration it
     /// started with until the annotations are fixed.
     ConfigurationBroken,
+    /// Another rollout's run, started first, holds objects this run would write
+    /// (`target::refusal`): the run holds until that run ends.
+    ObjectsShared,
 }
 
 impl Blocked {
@@ -68,6 +71,7 @@ impl Blocked {
             Blocked::CatchingUp => "catching up on missed analysis ticks: a missed tick may roll back, never progress",
             Blocked::WorkPending => "the previous traffic change is not applied yet",
             Blocked::ConfigurationBroken => "the configuration is broken: guarded by the one the run started with",
+            Blocked::ObjectsShared => "another rollout's run holds objects this run would write",
         }
     }
 }

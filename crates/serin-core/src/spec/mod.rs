@@ -86,6 +86,12 @@ pub struct BlueGreenSpec {
     pub keep_previous: Option<Duration>,
 }
 
+/// The Ingress serin creates beside the stable Ingress `stable_ingress` for an
+/// ingress-nginx canary (README, "What serin changes, on which object").
+pub fn canary_ingress_name(stable_ingress: &str) -> String {
+    format!("{stable_ingress}-canary")
+}
+
 impl RolloutSpec {
     pub fn strategy_name(&self) -> &'static str {
         match self.strategy {

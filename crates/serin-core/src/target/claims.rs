@@ -34,6 +34,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::spec::{RolloutSpec, Strategy, canary_ingress_name};
+
 /// Which traffic a Service carries, or which version pods run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -87,8 +89,31 @@ impl Claims {
         self.pods.push((deployment.to_string(), side, labels));
     }
 
-    fn name(&self) -> String {
+    /// `namespace/rollout`.
+    pub fn name(&self) -> String {
         format!("{}/{}", self.namespace, self.rollout)
+    }
+
+    /// The objects `spec` has the rollout write or take over, by name: a canary's stable
+    /// Deployment (promotion writes it), the route it splits (the stable Ingress and the
+    /// canary Ingress `<ingress>-canary`, or the HTTPRoute) and its canary Service; a
+    /// blue-green rollout's Service (its selector is flipped). `serin lint` and the daemon
+    /// both claim from this.
+    pub fn spec_objects(&mut self, spec: &RolloutSpec) {
+        match &spec.strategy {
+            Strategy::Canary(c) => {
+                self.object("Deployment", &c.stable, "stable Deployment");
+                match &c.route {
+                    Some(route) => self.object("HTTPRoute", route, "stable route"),
+                    None => {
+                        self.object("Ingress", &c.ingress, "stable Ingress");
+                        self.object("Ingress", &canary_ingress_name(&c.ingress), "canary Ingress");
+                    }
+                }
+                self.object("Service", &c.canary_service, "canary Service");
+            }
+            Strategy::BlueGreen(bg) => self.object("Service", &bg.service, "blue-green Service"),
+        }
     }
 }
 
@@ -139,28 +164,28 @@ pub fn conflicts(rollouts: &[Claims]) -> Vec<Conflict> {
 }
 
 fn shared_objects(a: &Claims, b: &Claims) -> Vec<Conflict> {
+    let each = |shared: String| Conflict {
+        rollouts: vec![a.name(), b.name()],
+        message: format!("{shared}: each would overwrite the other's work"),
+    };
+    shared(a, b).into_iter().map(each).collect()
+}
+
+/// Each object both `a` and `b` claim, in `a`'s order, in words: "Deployment ns/sark is the
+/// stable Deployment of both ns/a and ns/b".
+pub fn shared(a: &Claims, b: &Claims) -> Vec<String> {
     if a.namespace != b.namespace {
         return Vec::new();
     }
     let mut found = Vec::new();
     for (kind, name, role) in &a.objects {
         let Some((_, _, other)) = b.objects.iter().find(|(k, n, _)| k == kind && n == name) else { continue };
-        let roles = if role == other {
-            format!("the {role} of both")
+        let (ns, a_name, b_name) = (&a.namespace, a.name(), b.name());
+        found.push(if role == other {
+            format!("{kind} {ns}/{name} is the {role} of both {a_name} and {b_name}")
         } else {
-            format!("the {role} of {} and the {other} of", a.name())
-        };
-        let message = if role == other {
-            format!(
-                "{kind} {}/{name} is {roles} {} and {}: each would overwrite the other's work",
-                a.namespace,
-                a.name(),
-                b.name()
-            )
-        } else {
-            format!("{kind} {}/{name} is {roles} {}: each would overwrite the other's work", a.namespace, b.name())
-        };
-        found.push(Conflict { rollouts: vec![a.name(), b.name()], message });
+            format!("{kind} {ns}/{name} is the {role} of {a_name} and the {other} of {b_name}")
+        });
     }
     found
 }
@@ -239,6 +264,25 @@ mod tests {
         assert!(text[0].starts_with("Service production/sark (stable Service of production/sark-canary) selects the canary pods of Deployment production/sark-canary (candidate of production/sark-canary)"));
         assert!(text[1].starts_with("Service production/sark-canary (canary Service of production/sark-canary) selects the stable pods of Deployment production/sark (stable of production/sark-canary)"));
         assert_eq!(found[0].rollouts, ["production/sark-canary"]);
+    }
+
+    #[test]
+    fn a_spec_claims_the_objects_serin_writes_for_it() {
+        let parse = |pairs: &[(&str, &str)]| {
+            let annotations = pairs.iter().map(|(k, v)| (format!("serin.io/{k}"), v.to_string())).collect();
+            crate::spec::parse("sark-canary", &annotations).unwrap()
+        };
+        let objects = |spec| {
+            let mut c = Claims::new("production", "sark-canary");
+            c.spec_objects(&spec);
+            c.objects.into_iter().map(|(kind, name, _)| format!("{kind}/{name}")).collect::<Vec<_>>()
+        };
+        let nginx = objects(parse(&[("strategy", "canary")]));
+        assert_eq!(nginx, ["Deployment/sark", "Ingress/sark", "Ingress/sark-canary", "Service/sark-canary"]);
+        let gateway = objects(parse(&[("strategy", "canary"), ("route", "sark-route")]));
+        assert_eq!(gateway, ["Deployment/sark", "HTTPRoute/sark-route", "Service/sark-canary"]);
+        let blue_green = objects(parse(&[("strategy", "blue-green"), ("service", "sark")]));
+        assert_eq!(blue_green, ["Service/sark"]);
     }
 
     #[test]

@@ -65,24 +65,25 @@ pub async fn read(
     })
 }
 
-/// The world of a run whose objects are gone, from its record.
+/// The world of a run whose objects are gone, from its record (a run in flight always has
+/// one; without, an empty canary world that matches nothing).
 fn unresolved(record: Option<&Record>) -> SnapshotWorld {
-    let record =
-        record.cloned().unwrap_or_else(|| Record::new(crate::rollout::RolloutState::new("", std::time::UNIX_EPOCH)));
-    match (&record.candidate_slot, &record.previous_slot) {
-        (Some(candidate), Some(previous)) => SnapshotWorld::BlueGreen {
+    if let Some(record) = record
+        && let (Some(candidate), Some(previous)) = (&record.candidate_slot, &record.previous_slot)
+    {
+        return SnapshotWorld::BlueGreen {
             live_slot: previous.clone(),
             candidate_slot: candidate.clone(),
             previous_deployment: record.previous_deployment.clone(),
             previous_replicas: record.previous_replicas,
-        },
-        _ => SnapshotWorld::Canary {
-            // Unknown: the run's own revision keeps it from looking like a new one.
-            stable_revision: String::new(),
-            stable_replicas: 0,
-            promotion_complete: false,
-            canary_route: record.canary_ingress.clone().unwrap_or_default(),
-            http_route: record.canary_route.clone(),
-        },
+        };
+    }
+    SnapshotWorld::Canary {
+        // Unknown: the run's own revision keeps it from looking like a new one.
+        stable_revision: String::new(),
+        stable_replicas: 0,
+        promotion_complete: false,
+        canary_route: record.and_then(|r| r.canary_ingress.clone()).unwrap_or_default(),
+        http_route: record.and_then(|r| r.canary_route.clone()),
     }
 }

@@ -118,7 +118,8 @@ fn a_run_start_with_prometheus_unreachable_waits_with_a_warning() {
 fn a_run_in_flight_whose_template_is_gone_is_rolled_back() {
     let shipped = include_str!("../analysis-templates/nginx-canary.yaml");
     let templates = tempfile::tempdir().unwrap();
-    std::fs::write(templates.path().join("my-slo.yaml"), shipped.replace("name: nginx-canary", "name: my-slo")).unwrap();
+    std::fs::write(templates.path().join("my-slo.yaml"), shipped.replace("name: nginx-canary", "name: my-slo"))
+        .unwrap();
     let with = templates.path().display().to_string();
     let extra = [("serin.io/analysis", "my-slo"), ("serin.io/step-min", "60s")];
     let mut rig = Rig::canary_with_daemon(Profile::healthy(), &extra, &["--templates", &with], &[]);
@@ -141,4 +142,12 @@ fn a_run_in_flight_whose_template_is_gone_is_rolled_back() {
     let reasons = rig.event_reasons("sark-canary");
     let said = reasons.iter().filter(|r| r.starts_with("Invalid") || *r == "RolledBack").count();
     assert_eq!(said, 1, "said once: {reasons:?}");
+
+    // The template back, the next revision runs as usual.
+    rig.kill_daemon();
+    let image = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "sark", "image": "sark:1.1", "ports": [{"name": "http", "containerPort": 8000}]}]}}}});
+    rig.api.patch_merge("apps/v1", "Deployment", "production", "sark-canary", image);
+    rig.start_daemon_with(rig.prometheus.url().to_string().as_str(), &["--templates", &with]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "the next run at 10%", |api| canary_weight(api) == Some(10));
 }

@@ -9,7 +9,8 @@
 //!
 //! [`plan`] decides when a run starts, which configuration it follows, whether a tick may
 //! progress (never on a missed tick, never while earlier traffic work is not done, never on
-//! a broken configuration), how a command applies, and which work and Events follow. The
+//! a broken configuration), how a command applies, what becomes of a run that can no longer
+//! be judged (`unjudged.rs`), and which work and Events follow. The
 //! daemon only reads the cluster into a [`Snapshot`], asks [`due_tick`] whether to observe,
 //! calls [`plan`], writes the record ahead, applies the work and marks it done
 //! ([`work_done`]).

@@ -10,8 +10,9 @@
 //! - a run that needs no judging to complete goes on as it would: a canary Promoting (the
 //!   decision is made, the stable takes the pod spec), a blue-green keeping its previous
 //!   slot, a finished run's clean-up still pending;
-//! - anything else (no run, a start, a run that has moved no traffic yet) is reported
-//!   Invalid by the daemon ([`Plan::invalid`]) and no traffic changes. Once the templates
+//! - anything else (no run, a run that would start, one that has moved no traffic yet, a
+//!   finished one) is the daemon's to report as invalid configuration ([`Plan::invalid`]:
+//!   an `InvalidConfiguration` Warning, once) and no traffic changes. Once the templates
 //!   are back, the next run starts as usual.
 
 use crate::rollout::{self, Phase, RolloutState};

@@ -1,6 +1,7 @@
 //! `serin run`'s guards, end to end: a dry run only records what it would do, a closed
-//! deployment window holds progress, and an unreachable Prometheus pauses a rollout
-//! without promoting or rolling it back. Same rig as `daemon_canary.rs`.
+//! deployment window holds progress, an unreachable Prometheus pauses a rollout without
+//! promoting or rolling it back, and a run whose template is gone is rolled back. Same rig
+//! as `daemon_canary.rs`.
 
 #[path = "support/daemon.rs"]
 mod daemon;
@@ -108,4 +109,45 @@ fn a_run_start_with_prometheus_unreachable_waits_with_a_warning() {
     rig.kill_daemon();
     rig.start_daemon();
     rig.api.wait_until(ROLLOUT_TIMEOUT, "the run starts once Prometheus answers", |api| canary_weight(api) == Some(10));
+}
+
+/// A run in flight whose analysis cannot be prepared any more (the daemon restarted with a
+/// templates directory that lost the run's template) is rolled back at once: no trigger
+/// could guard its traffic (README, "Lifecycle").
+#[test]
+fn a_run_in_flight_whose_template_is_gone_is_rolled_back() {
+    let shipped = include_str!("../analysis-templates/nginx-canary.yaml");
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(templates.path().join("my-slo.yaml"), shipped.replace("name: nginx-canary", "name: my-slo"))
+        .unwrap();
+    let with = templates.path().display().to_string();
+    let extra = [("serin.io/analysis", "my-slo"), ("serin.io/step-min", "60s")];
+    let mut rig = Rig::canary_with_daemon(Profile::healthy(), &extra, &["--templates", &with], &[]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "weight 10", |api| canary_weight(api) == Some(10));
+    rig.kill_daemon();
+    let without = tempfile::tempdir().unwrap();
+    let without = without.path().display().to_string();
+    rig.start_daemon_with(rig.prometheus.url().to_string().as_str(), &["--templates", &without]);
+    rig.wait_for_phase("sark-canary", "RolledBack", ROLLOUT_TIMEOUT);
+    rig.api.wait_until(Duration::from_secs(20), "the canary Ingress removed", |api| canary_weight(api).is_none());
+    let status = rig.status("sark-canary");
+    assert_eq!(status["trigger"], "configuration", "{status}");
+    let reason = status["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("can no longer be judged") && reason.contains("\"my-slo\""), "{reason}");
+    let (kind, _, note) = rig.wait_for_event("sark-canary", "RolledBack");
+    assert_eq!(kind, "Warning");
+    assert!(note.contains("\"my-slo\""), "the Event names the template: {note}");
+    assert_eq!(rig.weights_written(), vec![10, 0], "straight back to 0");
+    std::thread::sleep(Duration::from_secs(2));
+    let reasons = rig.event_reasons("sark-canary");
+    let said = reasons.iter().filter(|r| r.starts_with("Invalid") || *r == "RolledBack").count();
+    assert_eq!(said, 1, "said once: {reasons:?}");
+
+    // The template back, the next revision runs as usual.
+    rig.kill_daemon();
+    let image = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "sark", "image": "sark:1.1", "ports": [{"name": "http", "containerPort": 8000}]}]}}}});
+    rig.api.patch_merge("apps/v1", "Deployment", "production", "sark-canary", image);
+    rig.start_daemon_with(rig.prometheus.url().to_string().as_str(), &["--templates", &with]);
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "the next run at 10%", |api| canary_weight(api) == Some(10));
 }

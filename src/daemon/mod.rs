@@ -20,6 +20,7 @@ mod controller;
 mod drift;
 mod execute;
 pub mod leader;
+mod not_started;
 mod preflight;
 mod reconcile;
 mod release;

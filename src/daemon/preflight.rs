@@ -6,23 +6,13 @@
 //! the check holds the run too, with a status message and a Warning that say so, and is
 //! asked again every few seconds.
 
-use std::time::{Duration, SystemTime};
-
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::runtime::controller;
+use std::time::SystemTime;
 
 use crate::engine::{Analysis, preflight};
-use crate::k8s::K8sError;
-use crate::k8s::events::Notice;
-use crate::k8s::objects::revision;
 use crate::k8s::record::{Record, Work};
-use crate::rollout::{Action, Phase};
+use crate::rollout::Action;
 
 use super::context::Context;
-use super::reconcile::Reconciler;
-
-/// How soon a run held by an unreachable Prometheus asks it again.
-const UNREACHABLE_RECHECK: Duration = Duration::from_secs(10);
 
 /// The problems that keep the run `started` from starting; empty when it may start (or
 /// when no run starts, or the run starts already over).
@@ -53,46 +43,4 @@ pub fn unreachable_message(url: &str, error: &str) -> String {
         "Prometheus at {url} unreachable: {error}; the run waits (its templates are checked against \
          Prometheus before any traffic moves)"
     )
-}
-
-impl Reconciler<'_> {
-    /// A run that cannot start until Prometheus answers: the message goes into
-    /// `serin.io/status` (shown as `Invalid`, nothing moves) with a `PrometheusUnreachable`
-    /// Warning, once per message; the check is tried again soon.
-    pub(super) async fn prometheus_unreachable(
-        &self,
-        candidate: &mut Deployment,
-        stored: Option<Record>,
-        message: String,
-        now: SystemTime,
-    ) -> Result<controller::Action, K8sError> {
-        tracing::warn!("{message}");
-        let notice = Notice::warning("PrometheusUnreachable", message.clone());
-        self.not_started(candidate, stored, vec![message], notice, now).await?;
-        Ok(controller::Action::requeue(UNREACHABLE_RECHECK))
-    }
-
-    /// Records why no run can start (`invalid`: the phase shows `Invalid`) with `notice`,
-    /// once per set of problems.
-    pub(super) async fn not_started(
-        &self,
-        candidate: &mut Deployment,
-        stored: Option<Record>,
-        problems: Vec<String>,
-        notice: Notice,
-        now: SystemTime,
-    ) -> Result<(), K8sError> {
-        let mut record = stored.clone().unwrap_or_else(|| {
-            let mut fresh = Record::new(crate::rollout::RolloutState::new(&revision(candidate), now));
-            fresh.state.phase = Phase::Invalid;
-            fresh.settled = true;
-            fresh
-        });
-        if record.invalid != problems {
-            record.invalid = problems;
-            self.save(candidate, stored.as_ref(), &record).await?;
-            self.publish(candidate, &[notice]).await;
-        }
-        Ok(())
-    }
 }

@@ -33,14 +33,13 @@ use crate::spec::{self, RolloutSpec, Strategy};
 use super::context::{Apis, Context, Error};
 use super::controller::Candidate;
 use super::execute::Executor;
+use super::not_started::INVALID_RECHECK;
 use super::remember::Recalled;
 use super::resolve::{World, resolve};
 use super::{claims, command, contain, drift, preflight, route_gate, snapshot};
 
 /// Conflicting writes are retried on a fresh read this many times within one reconcile.
 const CONFLICT_ATTEMPTS: u32 = 3;
-/// How often an invalid rollout is looked at again (its objects may appear meanwhile).
-const INVALID_RECHECK: Duration = Duration::from_secs(60);
 
 /// The controller's entry point.
 pub async fn reconcile(object: Arc<Candidate>, ctx: Arc<Context>) -> Result<controller::Action, Error> {
@@ -135,10 +134,9 @@ impl Reconciler<'_> {
             }
         };
         let spec = with_slots(effective.spec.clone(), &world, stored.as_ref());
-        let analysis = match engine::prepare(&spec, &self.ctx.catalog, &target_of(&candidate)) {
-            Ok(analysis) => analysis,
-            Err(e) => return self.invalid(&mut candidate, stored, vec![e.to_string()], now).await,
-        };
+        // An analysis that cannot be prepared any more: the planner decides (lifecycle/unjudged.rs).
+        let target = target_of(&candidate);
+        let (analysis, analysis_problems) = engine::prepare_or_problems(&spec, &self.ctx.catalog, &target);
         let snapshot = snapshot::read(&self.apis, &candidate, &world, stored.as_ref()).await?;
         // Objects another rollout's run holds: no start, or no progress (claims.rs). A start
         // is decided and written under the namespace's start lock.
@@ -167,11 +165,15 @@ impl Reconciler<'_> {
             broken: &broken,
             refused: &refused,
             deferred: &effective.deferred,
+            analysis_problems: &analysis_problems,
             remembered_replicas: recalled.replicas,
             dry_run: spec.dry_run || self.ctx.dry_run,
             judge: &self.ctx.judge,
             now,
         });
+        if !plan.invalid.is_empty() {
+            return self.invalid(&mut candidate, stored, plan.invalid, now).await;
+        }
         // A run starting now is checked against the Prometheus it will query first.
         let starts = plan
             .record
@@ -367,19 +369,6 @@ impl Reconciler<'_> {
         let note = "serin.io/command ignored: no rollout in flight";
         self.publish(candidate, &[Notice::warning("CommandRejected", note)]).await;
         Ok(())
-    }
-
-    /// Reports bad configuration once (Event + status) and changes no traffic.
-    async fn invalid(
-        &self,
-        candidate: &mut Deployment,
-        stored: Option<Record>,
-        problems: Vec<String>,
-        now: SystemTime,
-    ) -> Result<controller::Action, K8sError> {
-        let note = format!("invalid configuration, no traffic changed: {}", problems.join("; "));
-        self.not_started(candidate, stored, problems, Notice::warning("InvalidConfiguration", note), now).await?;
-        Ok(controller::Action::requeue(INVALID_RECHECK))
     }
 }
 

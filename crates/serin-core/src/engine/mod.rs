@@ -70,6 +70,27 @@ pub fn prepare(spec: &RolloutSpec, catalog: &Catalog, target: &Target) -> Result
     Ok(Analysis { templates })
 }
 
+/// [`prepare`] for a rollout whose run may already be in flight: the analysis, or an empty
+/// one and every problem (each template missing from the catalog or not rendering, not only
+/// the first), which the lifecycle planner turns into a decision (README, "Lifecycle").
+pub fn prepare_or_problems(spec: &RolloutSpec, catalog: &Catalog, target: &Target) -> (Analysis, Vec<String>) {
+    let first = match prepare(spec, catalog, target) {
+        Ok(analysis) => return (analysis, Vec::new()),
+        Err(first) => first.to_string(),
+    };
+    let vars = variables(spec, target);
+    let each = spec.analysis.iter().map(|name| match catalog.get(name) {
+        Ok(template) => crate::template::render(template, &vars).err().map(|e| e.to_string()),
+        Err(missing) => Some(missing.to_string()),
+    });
+    let mut problems: Vec<String> = each.flatten().collect();
+    if problems.is_empty() {
+        // Each renders alone: the templates clash with each other.
+        problems.push(first);
+    }
+    (Analysis { templates: Vec::new() }, problems)
+}
+
 /// What one tick decided, and the findings it decided on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {

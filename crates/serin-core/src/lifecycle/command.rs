@@ -11,7 +11,7 @@ use crate::rollout::command::{self, Command};
 use crate::rollout::{Inputs, Phase};
 use crate::spec::{PREFIX, RolloutSpec};
 
-use super::notice::{self, Notice};
+use super::notice::Notice;
 use super::record::Record;
 use super::work;
 
@@ -70,10 +70,7 @@ pub fn apply(requested: &Requested, record: &mut Record, spec: &RolloutSpec, inp
         Err(why) => rejected(format!("{command}: {why}")),
         Ok(transition) => {
             let mut notices = vec![Notice::normal("CommandAccepted", format!("operator command: {command}"))];
-            notices.extend(notice::notices(&record.state, &transition.next, &transition.actions, record.dry_run));
-            let new = work::work_for(spec, &record.state, &transition.next, &transition.actions);
-            work::enqueue(&mut record.pending, new);
-            record.state = transition.next;
+            notices.extend(super::take(record, spec, &transition));
             notices
         }
     }

@@ -9,7 +9,8 @@
 //!
 //! [`plan`] decides when a run starts, which configuration it follows, whether a tick may
 //! progress (never on a missed tick, never while earlier traffic work is not done, never on
-//! a broken configuration), how a command applies, and which work and Events follow. The
+//! a broken configuration), how a command applies, what becomes of a run that can no longer
+//! be judged (`unjudged.rs`), and which work and Events follow. The
 //! daemon only reads the cluster into a [`Snapshot`], asks [`due_tick`] whether to observe,
 //! calls [`plan`], writes the record ahead, applies the work and marks it done
 //! ([`work_done`]).
@@ -22,6 +23,7 @@ pub mod record;
 mod refused;
 mod start;
 mod ticks;
+mod unjudged;
 mod work;
 
 #[cfg(test)]
@@ -32,7 +34,7 @@ use std::time::SystemTime;
 
 use crate::engine::{self, Analysis};
 use crate::judge::{IntervalObservation, JudgeConfig, Judgement};
-use crate::rollout::{Action, Blocked, Inputs};
+use crate::rollout::{Action, Blocked, Inputs, Transition};
 use crate::spec::RolloutSpec;
 
 pub use command::Requested;
@@ -41,6 +43,7 @@ pub use record::{Record, SmokeResult, Work};
 pub use refused::holds_objects;
 pub use start::replicas_for_weight;
 pub use ticks::{MAX_CATCH_UP, due_tick, is_catch_up, next_tick, requeue_after, steps_between_ticks};
+pub use unjudged::CONFIGURATION;
 pub use work::{enqueue, holds_finalizer, is_settled, traffic_pending, work_for};
 
 /// What the daemon read of the cluster for one reconcile, reduced to what decisions need.
@@ -102,6 +105,9 @@ pub struct Input<'a> {
     pub refused: &'a [String],
     /// Keys changed mid-run that apply to the next run.
     pub deferred: &'a [String],
+    /// Why the run's analysis cannot be prepared (a template not in the catalog, one that
+    /// no longer renders); `analysis` is empty then (`unjudged.rs`).
+    pub analysis_problems: &'a [String],
     /// The candidate's replicas before serin last scaled it to 0, from serin's memory
     /// (`memory`), for a candidate that lost its record.
     pub remembered_replicas: Option<i32>,
@@ -134,12 +140,34 @@ pub struct Plan {
     pub judgement: Option<Judgement>,
     /// The state machine's actions decided now (for metrics).
     pub decided: Vec<Action>,
+    /// Why nothing can run (the analysis cannot be prepared and no run needs guarding):
+    /// the daemon reports the rollout Invalid and changes no traffic; `record` is `None`.
+    pub invalid: Vec<String>,
+}
+
+impl Plan {
+    /// No run, nothing to write or say.
+    fn nothing() -> Plan {
+        Plan {
+            record: None,
+            notices: Vec::new(),
+            command: CommandOutcome::None,
+            judgement: None,
+            decided: Vec::new(),
+            invalid: Vec::new(),
+        }
+    }
 }
 
 /// Plans one reconcile. Pure.
 pub fn plan(input: &Input) -> Plan {
     let mut notices = Vec::new();
     let started = start::next_run(input, input.stored);
+    if !input.analysis_problems.is_empty() {
+        if let Some(plan) = unjudged::plan(input, started.is_some()) {
+            return plan;
+        }
+    }
     let holding = input.stored.is_some_and(holds_objects);
     // A start that ends at once (nothing to roll out, already live) writes nothing shared.
     let runs = started.as_ref().is_some_and(|(record, _)| !record.state.phase.is_terminal());
@@ -157,7 +185,7 @@ pub fn plan(input: &Input) -> Plan {
         (None, Some(record)) if record.state.phase != crate::rollout::Phase::Invalid => record.clone(),
         (None, _) => {
             let command = if input.command.is_some() { CommandOutcome::NoRun } else { CommandOutcome::None };
-            return Plan { record: None, notices, command, judgement: None, decided: Vec::new() };
+            return Plan { notices, command, ..Plan::nothing() };
         }
     };
     report_configuration(&mut record, input, &mut notices);
@@ -166,7 +194,7 @@ pub fn plan(input: &Input) -> Plan {
     let deciding = holds_objects(&record) && !engine::finished(&record.state);
     let refused = if deciding { input.refused } else { &[] };
     refused::report(&mut record, refused, &mut notices);
-    let mut plan = Plan { record: None, notices, command: CommandOutcome::None, judgement: None, decided: Vec::new() };
+    let mut plan = Plan { notices, ..Plan::nothing() };
     let commanded = match input.command {
         Some(requested) if command::can_apply_now(requested, &record) => {
             let before = record.pending.clone();
@@ -216,14 +244,21 @@ fn step(record: &mut Record, input: &Input, tick: Option<Tick>, plan: &mut Plan)
     let observation = tick.map(|t| t.observation);
     let decision = engine::decide(&record.state, input.spec, input.analysis, observation, &inputs, input.judge);
     let transition = decision.transition;
-    plan.notices.extend(notices(&record.state, &transition.next, &transition.actions, record.dry_run));
-    enqueue(&mut record.pending, work_for(input.spec, &record.state, &transition.next, &transition.actions));
+    plan.notices.extend(take(record, input.spec, &transition));
     plan.decided = transition.actions;
     plan.judgement = decision.judgement;
-    record.state = transition.next;
     if tick.is_some() {
         record.analysed_at = Some(at);
     }
+}
+
+/// Takes `transition` on `record`: its work is enqueued ahead and its state becomes the
+/// record's. Returns its Events (in a dry run, what would have been done).
+fn take(record: &mut Record, spec: &RolloutSpec, transition: &Transition) -> Vec<Notice> {
+    let said = notices(&record.state, &transition.next, &transition.actions, record.dry_run);
+    enqueue(&mut record.pending, work_for(spec, &record.state, &transition.next, &transition.actions));
+    record.state = transition.next.clone();
+    said
 }
 
 /// What the state machine needs to know about the cluster.
@@ -245,9 +280,13 @@ fn inputs(input: &Input, record: &Record, blocked: Option<Blocked>, now: SystemT
 /// A broken configuration is reported once per set of problems, and so is a change that
 /// waits for the next run; a fixed one is reported when it is fixed.
 fn report_configuration(record: &mut Record, input: &Input, notices: &mut Vec<Notice>) {
-    if record.invalid != input.broken {
-        if input.broken.is_empty() {
+    // A run that completes unjudged keeps its analysis' problems on record (`unjudged.rs`).
+    let problems: Vec<String> = input.broken.iter().chain(input.analysis_problems).cloned().collect();
+    if record.invalid != problems {
+        if problems.is_empty() {
             notices.push(Notice::normal("ConfigurationValid", "the configuration is valid again: resuming"));
+        } else if input.broken.is_empty() {
+            notices.push(unjudged::completing(input.analysis_problems));
         } else {
             notices.push(Notice::warning(
                 "ConfigurationBroken",
@@ -258,7 +297,7 @@ fn report_configuration(record: &mut Record, input: &Input, notices: &mut Vec<No
                 ),
             ));
         }
-        record.invalid = input.broken.to_vec();
+        record.invalid = problems;
     }
     if record.deferred != input.deferred {
         if !input.deferred.is_empty() {

@@ -49,7 +49,7 @@ pub(super) fn refuse_start(input: &Input) -> Plan {
         ));
     }
     let command = if input.command.is_some() { CommandOutcome::Waiting } else { CommandOutcome::None };
-    Plan { record: Some(record), notices, command, judgement: None, decided: Vec::new() }
+    Plan { record: Some(record), notices, command, ..Plan::nothing() }
 }
 
 /// Records why a run in flight is held (`refused`: empty when nothing is in its way),

@@ -98,12 +98,16 @@ pub(crate) struct Run {
     judge: JudgeConfig,
     /// What the daemon would pass as `Input::refused` (`refused.rs`).
     pub(crate) refused: Vec<String>,
+    /// What the daemon would pass as `Input::analysis_problems`, with an empty analysis
+    /// (`unjudged.rs`).
+    pub(crate) analysis_problems: Vec<String>,
 }
 
 impl Run {
     pub(crate) fn new() -> Run {
         let (spec, config, analysis) = canary();
-        Run { spec, config, analysis, record: None, judge: JudgeConfig::default(), refused: Vec::new() }
+        let judge = JudgeConfig::default();
+        Run { spec, config, analysis, record: None, judge, refused: Vec::new(), analysis_problems: Vec::new() }
     }
 
     /// Reconciles at `now` with healthy (`bad` = 0) or failing traffic; `applied`: the
@@ -142,17 +146,20 @@ impl Run {
         let due = self.record.as_ref().and_then(|r| due_tick(r, &self.spec, now));
         let observed = due.map(|at| observation(at, bad, total));
         let requested = command.map(|c| Requested(c.to_string()));
+        let unprepared = Analysis { templates: Vec::new() };
+        let analysis = if self.analysis_problems.is_empty() { &self.analysis } else { &unprepared };
         let input = Input {
             stored: self.record.as_ref(),
             spec: &self.spec,
             config: &self.config,
-            analysis: &self.analysis,
+            analysis,
             snapshot,
             command: requested.as_ref(),
             tick: observed.as_ref().map(|o| Tick { at: o.at, observation: o }),
             broken,
             refused: &self.refused,
             deferred: &[],
+            analysis_problems: &self.analysis_problems,
             remembered_replicas: None,
             dry_run: false,
             judge: &self.judge,

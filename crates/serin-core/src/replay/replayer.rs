@@ -123,6 +123,7 @@ impl<'a> Replayer<'a> {
             tick,
             broken: &[],
             deferred: &[],
+            analysis_problems: &[],
             refused: &[],
             remembered_replicas: None,
             dry_run: false,

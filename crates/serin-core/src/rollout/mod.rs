@@ -91,6 +91,14 @@ pub fn step(state: &RolloutState, spec: &RolloutSpec, judgement: Option<&Judgeme
     }
 }
 
+/// A rollback decided outside the judge and the operator's commands (the lifecycle's
+/// guards, README "Lifecycle"): traffic back to the stable at once, like any rollback.
+pub fn roll_back(state: &RolloutState, trigger: &str, reason: &str, now: SystemTime) -> Transition {
+    let mut draft = transition::Draft::new(state, now);
+    draft.roll_back(trigger, reason);
+    draft.finish()
+}
+
 /// The bookkeeping every step starts with: error streak and last verdicts.
 fn begin(state: &RolloutState, judgement: Option<&Judgement>, inputs: &Inputs) -> transition::Draft {
     let mut draft = transition::Draft::new(state, inputs.now);

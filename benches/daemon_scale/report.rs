@@ -147,7 +147,9 @@ impl Report {
         if let Some(total) = self.cluster {
             let _ = writeln!(
                 w,
-                "`--cluster {total}`: {} more Deployments of other teams, not opted in, make {total} in all; every                  Deployment carries what `kubectl apply` and the controllers leave: a                  `kubectl.kubernetes.io/last-applied-configuration` of ~3 KiB, labels, managedFields.\n",
+                "\n`--cluster {total}`: {} more Deployments of other teams, not opted in, make {total} in all; \
+                 every Deployment carries what `kubectl apply` and the controllers leave: a \
+                 `kubectl.kubernetes.io/last-applied-configuration` of ~3 KiB, labels, managedFields.",
                 total.saturating_sub(2 * self.rollouts)
             );
         }

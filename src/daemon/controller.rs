@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -22,7 +22,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::k8s::objects::keep_serin_metadata;
 use crate::k8s::router::{self, Watched, gateway_apply};
-use crate::k8s::scoped_api;
+use crate::k8s::{scoped_api, watch};
 use crate::spec::{self, Strategy};
 
 use super::context::{Context, Error};
@@ -45,13 +45,15 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = namespace.as_deref();
-    // The cache keeps of every Deployment of the scope, opted in or not, only what the
-    // triggers and the reconcile's first look need (`objects::keep_serin_metadata`).
+    // The cache keeps only the Deployments serin has to do with (`watch::serins_only`), and
+    // of them only what the triggers and the reconcile's first look need
+    // (`objects::keep_serin_metadata`).
     let (store, writer) = reflector::store();
     context.peers.register(store.clone());
-    let candidates = watcher(scoped_api::<Candidate>(&client, ns), watcher::Config::default())
+    let candidates = watcher(scoped_api::<Candidate>(&client, ns), watch::config())
         .default_backoff()
         .modify(|candidate: &mut Candidate| keep_serin_metadata(&mut candidate.metadata))
+        .try_filter_map(|event| std::future::ready(Ok(watch::serins_only(event))))
         .reflect(writer)
         .applied_objects();
     let controller = Controller::for_stream(candidates, store.clone())
@@ -65,7 +67,7 @@ pub async fn run(
             Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource),
             None => Api::<DynamicObject>::all_with(client.clone(), &resource),
         };
-        controller.watches_with(routes, resource, watcher::Config::default(), move |route| {
+        controller.watches_with(routes, resource, watch::config(), move |route| {
             candidates_naming(&store, &route, Related::Route)
         })
     } else {
@@ -73,13 +75,13 @@ pub async fn run(
         controller
     };
     controller
-        .watches(scoped_api::<PartialObjectMeta<Ingress>>(&client, ns), watcher::Config::default(), move |ingress| {
+        .watches(scoped_api::<PartialObjectMeta<Ingress>>(&client, ns), watch::config(), move |ingress| {
             candidates_naming(&for_ingress, &ingress, Related::Ingress)
         })
-        .watches(scoped_api::<PartialObjectMeta<Service>>(&client, ns), watcher::Config::default(), move |service| {
+        .watches(scoped_api::<PartialObjectMeta<Service>>(&client, ns), watch::config(), move |service| {
             candidates_naming(&for_service, &service, Related::Service)
         })
-        .watches(scoped_api::<Candidate>(&client, ns), watcher::Config::default(), move |stable| {
+        .watches(scoped_api::<Candidate>(&client, ns), watch::config(), move |stable| {
             candidates_naming(&for_stable, &stable, Related::Stable)
         })
         .graceful_shutdown_on(stop)

@@ -9,6 +9,7 @@
 //! - `workload`: promotion (stable takes the candidate's pod spec) and scaling;
 //! - `smoke`: HTTP smoke checks of a blue-green candidate's pods;
 //! - `events`: Kubernetes Events for every transition, with the evidence;
+//! - `watch`: the list page size of serin's watches and which Deployments its caches keep;
 //! - `operation`: the operator's operations (promote, abort, pause, resume, retry), shared
 //!   by the HTTP API and the command line.
 
@@ -20,6 +21,7 @@ pub mod record;
 pub mod router;
 pub mod selector;
 pub mod smoke;
+pub mod watch;
 pub mod workload;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;

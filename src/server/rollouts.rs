@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::judge::{MetricVerdict, Verdict};
 use crate::k8s::objects::serin_key;
 use crate::k8s::record::Record;
-use crate::k8s::scoped_api;
+use crate::k8s::{scoped_api, watch};
 use crate::rollout::Phase;
 use crate::spec;
 use crate::telemetry::metrics::RolloutGauge;
@@ -63,8 +63,10 @@ impl RolloutIndex {
                 // An Api of PartialObjectMeta asks for metadata only.
                 let api = scoped_api::<CandidateMeta>(client, namespace.as_deref());
                 let (reader, writer) = reflector::store();
-                let stream =
-                    watcher(api, watcher::Config::default()).default_backoff().modify(keep_only_serin_metadata);
+                let stream = watcher(api, watch::config())
+                    .default_backoff()
+                    .modify(keep_only_serin_metadata)
+                    .try_filter_map(|event| std::future::ready(Ok(watch::serins_only(event))));
                 // Each event reaches here after the store applied it.
                 tokio::spawn(reflector(writer, stream).for_each(move |_| {
                     generation.fetch_add(1, Ordering::AcqRel);

@@ -178,24 +178,23 @@ fn collection(shared: &Arc<Shared>, target: &Target, request: &Request) -> Resul
             }
             let store = lock(&shared.store);
             // Pages of `limit` items, as clients ask for (kube's watcher: 500): the
-            // `continue` token is the offset of the next page in the latest state.
-            let all = store.list(res, ns.as_deref(), &selector);
+            // `continue` token is the offset of the next page in the latest state. Only the
+            // page is cloned: a list of 10,000 Deployments in pages of 100 stays linear.
             let offset: usize = request.param("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
             let limit = request.param("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
-            let end = limit.map_or(all.len(), |l| offset.saturating_add(l).min(all.len()));
-            let next = (end < all.len()).then(|| end.to_string());
+            let matching = store.iter(res, ns.as_deref()).filter(|o| selector.matches(o));
+            let mut items: Vec<Value> =
+                matching.skip(offset).take(limit.map_or(usize::MAX, |l| l.saturating_add(1))).cloned().collect();
+            let next = limit.filter(|l| items.len() > *l).map(|l| {
+                items.truncate(l);
+                offset.saturating_add(l).to_string()
+            });
             // Items of a list carry no apiVersion and kind on the real server either.
-            let items: Vec<Value> = all
-                .into_iter()
-                .skip(offset)
-                .take(end.saturating_sub(offset))
-                .map(|mut o| {
-                    let map = o.as_object_mut().expect("stored objects are objects");
-                    map.remove("apiVersion");
-                    map.remove("kind");
-                    o
-                })
-                .collect();
+            for item in &mut items {
+                let map = item.as_object_mut().expect("stored objects are objects");
+                map.remove("apiVersion");
+                map.remove("kind");
+            }
             let list = serde_json::json!({
                 "kind": format!("{}List", res.kind),
                 "apiVersion": res.api_version(),

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use futures::StreamExt;
+
 use crate::judge::{Bucket, IntervalObservation, MetricObservation, Reading, observation::parse_le};
 use crate::source::{MetricSource, Sample, SourceError};
 use crate::template::{MetricKind, RatioQueries};
@@ -61,8 +63,14 @@ pub async fn history<S: MetricSource>(
 ) -> Vec<IntervalObservation> {
     let instants: Vec<SystemTime> =
         (0..HISTORY_INTERVALS).rev().filter_map(|k| start.checked_sub(interval.checked_mul(k)?)).collect();
-    futures::future::join_all(instants.into_iter().map(|at| baseline_only(source, analysis, at))).await
+    let readings = futures::stream::iter(instants).map(|at| baseline_only(source, analysis, at));
+    readings.buffered(HISTORY_QUERIES_AT_ONCE).collect().await
 }
+
+/// Instants of a run's history queried at once. All 180 at once opened a connection to
+/// Prometheus each: 20 runs ticking together took the daemon from 40 to 90 MiB, which it
+/// kept (`simulations/daemon-scale-cluster.md`).
+const HISTORY_QUERIES_AT_ONCE: usize = 8;
 
 async fn baseline_only<S: MetricSource>(source: &S, analysis: &Analysis, at: SystemTime) -> IntervalObservation {
     let mut metrics = BTreeMap::new();
@@ -213,5 +221,50 @@ mod tests {
         assert_eq!(reading_of_value(Ok(vec![sample(0.4, &[])])), Reading::Value(0.4));
         assert_eq!(reading_of_value(Ok(vec![sample(f64::INFINITY, &[])])), Reading::NotANumber);
         assert!(matches!(reading_of_value(Ok(vec![sample(1.0, &[]), sample(2.0, &[])])), Reading::Error(_)));
+    }
+
+    /// A source that counts the queries in flight; each yields once before it answers.
+    struct Counting {
+        in_flight: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    impl MetricSource for Counting {
+        async fn query(&self, _: &str, _: SystemTime) -> Answer {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if std::mem::replace(&mut yielded, true) {
+                    return std::task::Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+            self.in_flight.fetch_sub(1, SeqCst);
+            Ok(vec![sample(1.0, &[])])
+        }
+    }
+
+    #[test]
+    fn history_asks_prometheus_a_few_instants_at_a_time_in_order() {
+        let target = crate::target::Target::from_manifest_text(
+            "kind: Deployment\nmetadata:\n  name: sark-canary\n  annotations:\n    serin.io/strategy: canary\n",
+        )
+        .unwrap();
+        let spec = crate::spec::parse(&target.name, &target.annotations).unwrap();
+        let analysis = super::super::prepare(&spec, &crate::template::Catalog::builtin(), &target).unwrap();
+        let source = Counting { in_flight: 0.into(), most: 0.into() };
+        let start = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
+        let minute = std::time::Duration::from_secs(60);
+        let past = futures::executor::block_on(history(&source, &analysis, start, minute));
+        assert_eq!(past.len(), HISTORY_INTERVALS as usize);
+        assert!(past.windows(2).all(|w| w[0].at < w[1].at), "oldest first");
+        assert_eq!(past.last().unwrap().at, start);
+        // All 180 instants at once opened a connection each (a run's priming took ~500).
+        let most = source.most.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((2..=HISTORY_QUERIES_AT_ONCE).contains(&most), "{most} queries in flight at once");
     }
 }

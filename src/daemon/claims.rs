@@ -35,6 +35,7 @@ use super::context::Apis;
 use super::controller::Candidate;
 use super::execute::selector_labels;
 use super::resolve::World;
+use super::snapshot;
 
 /// How long a reconcile waits for the caches' first full list before deciding.
 const CACHE_WAIT: Duration = Duration::from_secs(10);
@@ -131,8 +132,11 @@ pub async fn refused(
     let mut claims = Claims::new(&namespace, &candidate.name_any());
     claims.spec_objects(spec);
     let holding = stored.filter(|r| holds_objects(r));
-    // Only a start is refused for its own selectors: read them only then.
-    if let (None, World::Canary(canary), Strategy::Canary(c)) = (holding, world, &spec.strategy) {
+    // Only a start is refused for its own selectors, and only a start needs the others'
+    // records fresh: read them only when one may start (a settled run's reconciles read
+    // nothing more).
+    let starting = holding.is_none() && snapshot::may_start(candidate, stored);
+    if let (true, World::Canary(canary), Strategy::Canary(c)) = (starting, world, &spec.strategy) {
         claims.pods(&canary.stable.name_any(), Side::Stable, pod_labels(&canary.stable));
         claims.pods(&candidate.name_any(), Side::Canary, pod_labels(candidate));
         claims.service(&canary.stable_service.name_any(), Side::Stable, selector(&canary.stable_service));
@@ -143,7 +147,7 @@ pub async fn refused(
         claims.service(&c.canary_service, Side::Canary, canary_selector);
     }
     let mut others = peers.contenders(&namespace).await?;
-    if holding.is_none() {
+    if starting {
         let own = candidate.name_any();
         for other in others.iter_mut().filter(|o| o.claims.rollout != own && !shared(&o.claims, &claims).is_empty()) {
             // Under the start lock: a run that started a moment ago may not be cached yet.

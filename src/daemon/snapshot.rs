@@ -30,13 +30,8 @@ pub async fn read(
             http_route: c.route.http_route(),
         }),
         World::BlueGreen(bg) => {
-            // As `lifecycle::start` decides: a new revision, a retry of a rolled-back one, or
-            // a configuration that was invalid. A run that succeeded never restarts, so its
-            // keep-previous ticks need no list.
-            let may_start = stored.is_none_or(|r| {
-                r.state.revision != revision(candidate) || matches!(r.state.phase, Phase::RolledBack | Phase::Invalid)
-            });
-            let previous = match may_start {
+            // A run that succeeded never restarts, so its keep-previous ticks need no list.
+            let previous = match may_start(candidate, stored) {
                 true => serving_deployment(apis, candidate, &bg.service).await?,
                 false => stored.and_then(|r| r.previous_deployment.clone()),
             };
@@ -62,6 +57,15 @@ pub async fn read(
         candidate_ready: objects::is_rolled_out(candidate),
         candidate_replicas: replicas(candidate),
         world,
+    })
+}
+
+/// Whether a run may start now, as `lifecycle::start` decides it or more often: a new
+/// revision, a retry of a rolled-back one, or a configuration that was invalid. What only a
+/// start needs is read only then.
+pub fn may_start(candidate: &Deployment, stored: Option<&Record>) -> bool {
+    stored.is_none_or(|r| {
+        r.state.revision != revision(candidate) || matches!(r.state.phase, Phase::RolledBack | Phase::Invalid)
     })
 }
 

@@ -126,6 +126,13 @@ fn a_stable_deleted_mid_run_keeps_the_canary_guarded() {
     );
 }
 
+/// `kubectl replace` of the candidate with its manifest: serin's annotations gone, the
+/// replicas back.
+fn gitops_replace() -> serde_json::Value {
+    serde_json::json!({"metadata": {"annotations": {
+        "serin.io/status": null, "serin.io/phase": null, "serin.io/weight": null}}, "spec": {"replicas": 1}})
+}
+
 /// issue 12: a GitOps tool that replaces the candidate from its manifest strips
 /// `serin.io/status`; the rolled-back revision must not get traffic again.
 #[test]
@@ -133,10 +140,24 @@ fn a_rolled_back_revision_stays_rolled_back_after_a_gitops_replace() {
     let rig = Rig::canary(Profile::bad(), &[]);
     rig.wait_for_phase("sark-canary", "RolledBack", ROLLOUT_TIMEOUT);
     rig.api.wait_until(Duration::from_secs(20), "the candidate scaled to 0", |_| replicas(&rig, "sark-canary") == 0);
-    // `kubectl replace` with the manifest: serin's annotations gone, the replicas back.
-    let replace = serde_json::json!({"metadata": {"annotations": {
-        "serin.io/status": null, "serin.io/phase": null, "serin.io/weight": null}}, "spec": {"replicas": 1}});
-    rig.api.patch_merge("apps/v1", "Deployment", "production", "sark-canary", replace);
+    rig.api.patch_merge("apps/v1", "Deployment", "production", "sark-canary", gitops_replace());
+    a_restored_rollback_stays(&rig);
+}
+
+/// The same replace landing between the rollback's last write (the candidate scaled to
+/// 0) and serin's save of the record after it, which it makes conflict.
+#[test]
+fn a_replace_racing_the_rollbacks_last_save_still_keeps_the_revision_rolled_back() {
+    let rig = Rig::canary(Profile::bad(), &[]);
+    let scaled_to_zero = |d: &serde_json::Value| d["spec"]["replicas"] == 0;
+    rig.api.react_once(("apps/v1", "Deployment", NS, "sark-canary"), scaled_to_zero, gitops_replace());
+    rig.api.wait_until(ROLLOUT_TIMEOUT, "the candidate scaled to 0 and replaced", |_| {
+        rig.weights_written().contains(&0) && replicas(&rig, "sark-canary") == 1
+    });
+    a_restored_rollback_stays(&rig);
+}
+
+fn a_restored_rollback_stays(rig: &Rig) {
     rig.api.wait_until(Duration::from_secs(20), "the record restored", |_| rig.phase("sark-canary").is_some());
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(rig.weights_written(), vec![10, 0], "no traffic for the rolled-back revision");

@@ -212,10 +212,10 @@ impl Reconciler<'_> {
         }
         if outcome.is_ok() {
             lifecycle::work_done(&mut record, &spec, SystemTime::now());
-            outcome = self.save_after_work(&mut candidate, &written, &record).await;
-        }
-        if outcome.is_ok() {
+            // Remembered once the work is done, whatever becomes of the record's save: a
+            // GitOps replace that makes the save conflict is the very case memory is for.
             self.remember(&candidate, written_before.as_ref(), &record).await;
+            outcome = self.save_after_work(&mut candidate, &written, &record).await;
         }
         self.publish(&candidate, &notices).await;
         outcome?;

@@ -12,6 +12,9 @@ use crate::lifecycle::memory::{Memory, recall, remember};
 
 use super::reconcile::Reconciler;
 
+/// Writes of the shared memory ConfigMap retried after a conflict with another candidate's.
+const CONFLICT_RETRIES: usize = 3;
+
 /// What memory gives a candidate without a record.
 #[derive(Default)]
 pub struct Recalled {
@@ -57,7 +60,7 @@ impl Reconciler<'_> {
             return;
         }
         let namespace = candidate.namespace().unwrap_or_default();
-        let result = async {
+        let update = || async {
             let memory = memory::read(&self.apis.client, &namespace, self.name).await?;
             let next = remember(&memory, after);
             if next != memory {
@@ -65,7 +68,16 @@ impl Reconciler<'_> {
             }
             Ok::<_, crate::k8s::K8sError>(())
         };
-        if let Err(e) = result.await {
+        // The ConfigMap is shared by the namespace's candidates: a write that met another's
+        // is read and made again.
+        let mut result = update().await;
+        for _ in 0..CONFLICT_RETRIES {
+            match &result {
+                Err(e) if e.is_conflict() => result = update().await,
+                _ => break,
+            }
+        }
+        if let Err(e) = result {
             tracing::warn!(error = %e, "could not update serin's memory (ConfigMap {})", memory::NAME);
         }
     }

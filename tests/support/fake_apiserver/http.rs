@@ -19,7 +19,7 @@ use super::selector::Selector;
 use super::status::{self, ApiError};
 use super::watch::{self, ListOptions};
 use super::write::Part;
-use super::{RecordedRequest, Shared, discovery, lock};
+use super::{RecordedRequest, Shared, discovery, lock, reaction};
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(dispatch).with_state(shared)
@@ -237,5 +237,8 @@ fn item(shared: &Arc<Shared>, target: &Target, request: &Request, part: Part) ->
         }
         _ => return Err(ApiError::method_not_allowed()),
     };
+    if matches!(request.method, Method::PUT | Method::PATCH) && !dry_run {
+        reaction::react(&mut lock(&shared.reactions), &mut store, res, &obj);
+    }
     Ok(json(code, obj))
 }

@@ -36,6 +36,7 @@ mod http;
 mod httproute;
 mod object;
 mod patch;
+mod reaction;
 mod resources;
 mod selector;
 mod status;
@@ -101,6 +102,8 @@ pub struct Shared {
     refused_writes: Mutex<Vec<(String, String)>>,
     /// Lease holders whose Lease writes hang (a partitioned replica).
     hung_lease_writers: Mutex<Vec<String>>,
+    /// Writers that react to a write at once (reaction.rs).
+    reactions: Mutex<Vec<reaction::Reaction>>,
     /// Set to true when the handle drops: every task ends.
     shutdown: tokio::sync::watch::Sender<bool>,
     log: bool,
@@ -133,6 +136,7 @@ impl FakeApiServer {
             gateway: Mutex::new(std::collections::HashMap::new()),
             refused_writes: Mutex::new(Vec::new()),
             hung_lease_writers: Mutex::new(Vec::new()),
+            reactions: Mutex::new(Vec::new()),
             shutdown,
             log: std::env::var("FAKE_APISERVER_LOG").is_ok_and(|v| v == "1"),
         });
@@ -292,6 +296,21 @@ impl FakeApiServer {
     /// off from the API server while others are not), then answer 504.
     pub fn hang_lease_writes_of(&self, identity: &str) {
         lock(&self.shared.hung_lease_writers).push(identity.to_string());
+    }
+
+    /// Once a client's write of the object leaves it as `when` says, another writer merge-
+    /// patches it with `patch` before any other request is answered (reaction.rs).
+    pub fn react_once(
+        &self,
+        (api_version, kind, namespace, name): (&str, &str, &str, &str),
+        when: impl Fn(&Value) -> bool + Send + 'static,
+        patch: Value,
+    ) {
+        let target =
+            json!({"apiVersion": api_version, "kind": kind, "metadata": {"namespace": namespace, "name": name}});
+        let (res, ns) = resolve(&target);
+        let reaction = reaction::Reaction { res, ns, name: name.to_string(), when: Box::new(when), patch };
+        lock(&self.shared.reactions).push(reaction);
     }
 
     /// The webhook is back.

@@ -264,8 +264,9 @@ impl Case {
                 Duration::from_secs(5),
                 Scrape { interval: Some(Duration::from_secs(15)), pods: 3, phase: Duration::from_secs(5) },
             ),
+            // 5 s ticks: a whole number of them in 15, 30 and 60 s intervals (intervals.rs).
             Scraping::Every30s => (
-                Duration::from_secs(10),
+                Duration::from_secs(5),
                 Scrape { interval: Some(Duration::from_secs(30)), pods: 3, phase: Duration::from_secs(10) },
             ),
         };

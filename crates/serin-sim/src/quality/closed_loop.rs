@@ -1,12 +1,14 @@
 //! One benchmark run: one algorithm, one scenario, one seed, closed loop.
 //!
-//! Minute by minute: the world generates the interval's traffic with the weight in force,
+//! Interval by interval (a minute unless the algorithm decides more often): the world generates the interval's traffic with the weight in force,
 //! the algorithm sees the interval's counters and answers; a new weight applies to the
 //! traffic from the next tick on, as a canary Ingress would. A promotion or a rollback ends
 //! the run there: from then on the canary serves nobody as a canary, so the figures count
 //! only what it served before the decision.
 
-use super::{Algorithm, ArmCounts, Call, INTERVAL, Observation, Prometheus};
+use std::time::Duration;
+
+use super::{Algorithm, ArmCounts, Call, Observation, Prometheus};
 use crate::sim::{Scenario, World};
 
 /// How a run ended.
@@ -22,7 +24,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunResult {
     pub outcome: Outcome,
-    /// Minutes from the start to the decision; `None` when undecided.
+    /// Minutes from the start to the decision (begun minutes, rounded up); `None` when
+    /// undecided.
     pub minutes: Option<u32>,
     /// Requests the canary served before the decision (to the end if undecided).
     pub canary_requests: u64,
@@ -38,18 +41,21 @@ pub struct RunResult {
 /// Runs `algorithm` on `scenario` with `seed` for the scenario's whole duration.
 pub fn run(scenario: &Scenario, seed: u64, algorithm: &mut dyn Algorithm) -> RunResult {
     let mut world = World::new(scenario, Some(seed));
-    let intervals = (scenario.duration.as_secs() / INTERVAL.as_secs()) as u32;
+    let interval = algorithm.interval();
+    let intervals = (scenario.duration.as_millis() / interval.as_millis().max(1)) as u32;
     let mut ever = (ArmCounts::default(), ArmCounts::default());
     let mut end = (Outcome::Undecided, None);
-    for minute in 1..=intervals {
+    for index in 1..=intervals {
         let from = world.ticks().len();
-        world.advance_to(scenario.start + INTERVAL * minute);
-        let observation = observe(&world, from, minute, &mut ever);
+        let elapsed = interval * index;
+        world.advance_to(scenario.start + elapsed);
+        let observation = observe(&world, from, (index, elapsed), &mut ever);
+        let minutes = Some(begun_minutes(elapsed));
         match algorithm.decide(&observation, Prometheus { world: &world }) {
             Call::Continue => {}
             Call::Advance(weight) => world.set_weight(weight),
-            Call::Promote => end = (Outcome::Promoted, Some(minute)),
-            Call::Rollback => end = (Outcome::RolledBack, Some(minute)),
+            Call::Promote => end = (Outcome::Promoted, minutes),
+            Call::Rollback => end = (Outcome::RolledBack, minutes),
         }
         if end.0 != Outcome::Undecided {
             break;
@@ -70,9 +76,13 @@ pub fn run(scenario: &Scenario, seed: u64, algorithm: &mut dyn Algorithm) -> Run
     }
 }
 
+fn begun_minutes(elapsed: Duration) -> u32 {
+    elapsed.as_secs().div_ceil(60) as u32
+}
+
 /// The interval made of the ticks generated since index `from`. `ever` carries which
 /// series exist across intervals (a series, once created, stays).
-fn observe(world: &World, from: usize, minute: u32, ever: &mut (ArmCounts, ArmCounts)) -> Observation {
+fn observe(world: &World, from: usize, at: (u32, Duration), ever: &mut (ArmCounts, ArmCounts)) -> Observation {
     let mut canary = ArmCounts { ever_requests: ever.0.ever_requests, ever_ok: ever.0.ever_ok, ..Default::default() };
     let mut baseline = ArmCounts { ever_requests: ever.1.ever_requests, ever_ok: ever.1.ever_ok, ..Default::default() };
     for tick in world.ticks().get(from..).unwrap_or(&[]) {
@@ -80,7 +90,7 @@ fn observe(world: &World, from: usize, minute: u32, ever: &mut (ArmCounts, ArmCo
         baseline.add(&tick.baseline);
     }
     *ever = (canary, baseline);
-    Observation { minute, weight: world.weight(), canary, baseline }
+    Observation { index: at.0, elapsed: at.1, weight: world.weight(), canary, baseline }
 }
 
 #[cfg(test)]
@@ -108,7 +118,7 @@ mod tests {
         struct Spy<'a>(&'a mut Vec<(u32, u8, u64)>);
         impl Algorithm for Spy<'_> {
             fn decide(&mut self, o: &Observation, p: Prometheus<'_>) -> Call {
-                self.0.push((o.minute, o.weight, o.canary.requests));
+                self.0.push((o.index, o.weight, o.canary.requests));
                 Stepper.decide(o, p)
             }
         }

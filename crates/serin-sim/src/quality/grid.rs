@@ -46,6 +46,8 @@ impl Cell {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Contender {
     Serin,
+    /// serin with `serin.io/interval` at this many seconds (the interval study).
+    SerinEvery(u32),
     Oracle,
     /// `threshold`
     Flagger(u32),
@@ -69,6 +71,7 @@ impl Contender {
     pub fn label(&self) -> String {
         match self {
             Contender::Serin => "serin".into(),
+            Contender::SerinEvery(seconds) => format!("serin every {seconds} s"),
             Contender::Oracle => "oracle (SPRT bound)".into(),
             Contender::Flagger(t) => format!("Flagger threshold {t}"),
             Contender::Argo(l) => format!("Argo failureLimit {l}"),
@@ -76,10 +79,23 @@ impl Contender {
         }
     }
 
-    /// A fresh rollout of this contender in `cell`.
-    fn start<'a>(&self, cell: &Cell, scenario: &Scenario, serin: &'a SerinSetup) -> Box<dyn Algorithm + 'a> {
+    /// serin's interval, for serin.
+    fn serin_interval(&self) -> Option<Duration> {
         match *self {
-            Contender::Serin => Box::new(Serin::new(serin, scenario.start)),
+            Contender::Serin => Some(super::INTERVAL),
+            Contender::SerinEvery(seconds) => Some(Duration::from_secs(seconds.into())),
+            _ => None,
+        }
+    }
+
+    /// A fresh rollout of this contender in `cell`; `serin` holds a setup per interval.
+    fn start<'a>(&self, cell: &Cell, scenario: &Scenario, serin: &'a [SerinSetup]) -> Box<dyn Algorithm + 'a> {
+        match *self {
+            Contender::Serin | Contender::SerinEvery(_) => {
+                let interval = self.serin_interval();
+                let setup = serin.iter().find(|s| Some(s.interval()) == interval);
+                Box::new(Serin::new(setup.expect("run() makes a setup for every serin interval"), scenario.start))
+            }
             Contender::Oracle => Box::new(Oracle::new(&cell.case.truth())),
             Contender::Flagger(threshold) => Box::new(Flagger::new(threshold)),
             Contender::Argo(limit) => Box::new(Argo::new(limit)),
@@ -129,7 +145,11 @@ impl CellRuns {
 pub fn run(plan: &Plan, progress: &(dyn Fn() + Sync)) -> Result<Vec<CellRuns>, String> {
     let scenarios: Vec<(Scenario, Scenario)> =
         plan.cells.iter().map(|c| (c.scenario(), c.scenario_with_history())).collect();
-    let serin: Vec<SerinSetup> = scenarios.iter().map(|(s, _)| SerinSetup::new(s)).collect::<Result<_, _>>()?;
+    let intervals: Vec<Duration> = plan.contenders.iter().filter_map(Contender::serin_interval).collect();
+    let serin: Vec<Vec<SerinSetup>> = scenarios
+        .iter()
+        .map(|(s, _)| intervals.iter().map(|i| SerinSetup::every(s, *i)).collect::<Result<_, _>>())
+        .collect::<Result<_, _>>()?;
     let seeds: Vec<u64> = plan.seeds.clone().collect();
     let jobs = plan.jobs();
     let next = AtomicUsize::new(0);
@@ -149,7 +169,7 @@ pub fn run(plan: &Plan, progress: &(dyn Fn() + Sync)) -> Result<Vec<CellRuns>, S
                         .contenders
                         .iter()
                         .map(|contender| {
-                            let world = if *contender == Contender::Serin { with_history } else { scenario };
+                            let world = if contender.serin_interval().is_some() { with_history } else { scenario };
                             closed_loop::run(world, seed, &mut *contender.start(cell, scenario, &serin[c]))
                         })
                         .collect();

@@ -16,9 +16,10 @@ pub struct Honesty {
 }
 
 impl Honesty {
-    /// Settles what `verdicts` at `minute` show, then records their new forecasts.
-    pub fn observe(&mut self, minute: u32, verdicts: &[MetricVerdict]) {
-        let now = f64::from(minute);
+    /// Settles what `verdicts` at `minute` (since the start) show, then records their new
+    /// forecasts.
+    pub fn observe(&mut self, minute: f64, verdicts: &[MetricVerdict]) {
+        let now = minute;
         let reached = |metric: &str, goal: Goal| {
             verdicts.iter().find(|v| v.metric == metric).is_some_and(|v| match goal {
                 Goal::Promote => v.verdict == Verdict::Pass,
@@ -70,11 +71,11 @@ mod tests {
     #[test]
     fn a_goal_reached_in_time_is_honest_and_a_missed_deadline_is_not() {
         let mut h = Honesty::default();
-        h.observe(1, &[verdict(false, Some(3.0))]);
-        h.observe(5, &[verdict(true, None)]);
+        h.observe(1.0, &[verdict(false, Some(3.0))]);
+        h.observe(5.0, &[verdict(true, None)]);
         assert_eq!((h.checked, h.honest), (1, 1));
-        h.observe(6, &[verdict(false, Some(1.0))]);
-        h.observe(9, &[verdict(false, None)]);
+        h.observe(6.0, &[verdict(false, Some(1.0))]);
+        h.observe(9.0, &[verdict(false, None)]);
         assert_eq!((h.checked, h.honest), (2, 1));
     }
 }

@@ -29,6 +29,7 @@ pub mod figures;
 pub mod flagger;
 pub mod grid;
 pub mod honesty;
+pub mod intervals;
 pub mod kayenta;
 pub mod oracle;
 pub mod plot;
@@ -84,8 +85,10 @@ impl ArmCounts {
 /// What one analysis interval exposed, for both versions.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Observation {
-    /// Minutes since the start: the interval is `(minute − 1, minute]`.
-    pub minute: u32,
+    /// Intervals since the start: this one is the `index`-th, `(elapsed − interval, elapsed]`.
+    pub index: u32,
+    /// Time from the start to the end of this interval.
+    pub elapsed: Duration,
     /// The canary weight in force while the interval's traffic flowed.
     pub weight: u8,
     pub canary: ArmCounts,
@@ -110,6 +113,12 @@ pub trait Algorithm {
     /// templates, as the daemon would); the baselines read only `observation`, which holds
     /// exactly what their queries would return.
     fn decide(&mut self, observation: &Observation, prometheus: Prometheus<'_>) -> Call;
+
+    /// How often it decides: every baseline at its one-minute default; serin at its
+    /// `serin.io/interval` (the interval study, `intervals.rs`).
+    fn interval(&self) -> Duration {
+        INTERVAL
+    }
 
     /// Undecided because it paused for a human, rather than still gathering evidence.
     fn paused(&self) -> bool {
@@ -201,7 +210,7 @@ pub(crate) mod tests {
 
     /// An interval at 10%.
     pub(crate) fn observation(canary: ArmCounts, baseline: ArmCounts) -> Observation {
-        Observation { minute: 1, weight: 10, canary, baseline }
+        Observation { index: 1, elapsed: INTERVAL, weight: 10, canary, baseline }
     }
 
     /// What `algorithm` answers to each observation in turn.

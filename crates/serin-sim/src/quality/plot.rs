@@ -20,6 +20,7 @@ type Line = (Contender, Vec<(f64, f64)>);
 fn style(who: Contender) -> (RGBColor, u32) {
     match who {
         Contender::Serin => (RGBColor(214, 39, 40), 3),
+        Contender::SerinEvery(_) => (RGBColor(227, 119, 194), 2),
         Contender::Oracle => (RGBColor(40, 40, 40), 2),
         Contender::Flagger(1) => (RGBColor(31, 119, 180), 2),
         Contender::Flagger(_) => (RGBColor(23, 190, 207), 2),

@@ -5,13 +5,15 @@
 //! daemon's planner, not a copy of them.
 //!
 //! The rollout is the product's defaults (`serin.io/strategy: canary` and nothing else):
-//! steps 10/25/50/100, interval 1m, step-min 5m, step-max 30m, on-inconclusive hold.
+//! steps 10/25/50/100, interval 1m, step-min 5m, step-max 30m, on-inconclusive hold; the
+//! interval study (`intervals.rs`) sets `serin.io/interval`, and serin then decides that
+//! often.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::honesty::Honesty;
-use super::{Algorithm, Call, INTERVAL, Observation, Prometheus};
+use super::{Algorithm, Call, Observation, Prometheus};
 use crate::engine::{self, Analysis};
 use crate::judge::JudgeConfig;
 use crate::replay::Replayer;
@@ -49,12 +51,28 @@ impl SerinSetup {
     pub fn new(scenario: &Scenario) -> Result<SerinSetup, String> {
         let target = scenario.candidate();
         let spec = crate::spec::parse(&target.name, &target.annotations).map_err(|e| e.to_string())?;
-        if spec.interval != INTERVAL {
-            return Err(format!("the benchmark decides every {INTERVAL:?}; serin.io/interval is {:?}", spec.interval));
+        let (interval, step) = (spec.interval.as_millis(), scenario.step.as_millis());
+        if interval == 0 || interval % step != 0 {
+            return Err(format!(
+                "serin.io/interval {:?} is not a whole number of the world's {:?} ticks",
+                spec.interval, scenario.step
+            ));
         }
         let analysis = engine::prepare(&spec, &catalog()?, &target).map_err(|e| e.to_string())?;
         let roles = roles_of(&analysis.templates);
         Ok(SerinSetup { spec, analysis, roles, config: JudgeConfig::default() })
+    }
+
+    /// The same with `serin.io/interval` set to `interval`.
+    pub fn every(scenario: &Scenario, interval: Duration) -> Result<SerinSetup, String> {
+        let mut scenario = scenario.clone();
+        scenario.annotations.insert("interval".into(), humantime::format_duration(interval).to_string());
+        SerinSetup::new(&scenario)
+    }
+
+    /// How often this serin decides.
+    pub fn interval(&self) -> Duration {
+        self.spec.interval
     }
 }
 
@@ -84,7 +102,7 @@ impl Algorithm for Serin<'_> {
     /// The run starts at the first tick, as every algorithm's does here (`Ladder::start`:
     /// the candidate just became ready), and is planned from then on as the daemon plans it.
     fn decide(&mut self, observation: &Observation, prometheus: Prometheus<'_>) -> Call {
-        let at = self.start + INTERVAL * observation.minute;
+        let at = self.start + observation.elapsed;
         let mut call = Call::Continue;
         let on_action = |action: &Action| call = call_of(call, action);
         let setup = self.setup;
@@ -96,10 +114,15 @@ impl Algorithm for Serin<'_> {
             Some(replayer) => {
                 let source = prometheus.source(&setup.roles, setup.spec.interval);
                 self.runtime.block_on(replayer.tick(&source, at, on_action));
-                self.honesty.observe(observation.minute, &replayer.state().last_verdicts);
+                let minute = observation.elapsed.as_secs_f64() / 60.0;
+                self.honesty.observe(minute, &replayer.state().last_verdicts);
             }
         }
         call
+    }
+
+    fn interval(&self) -> Duration {
+        self.setup.spec.interval
     }
 
     fn forecasts(&self) -> (u32, u32) {
@@ -151,8 +174,9 @@ mod tests {
         let setup = SerinSetup::new(&scenario).unwrap();
         for seed in 1..4 {
             let ours = run(&scenario, seed, &mut Serin::new(&setup, scenario.start));
-            let source = SimSource::new(World::new(&scenario, Some(seed)), setup.roles.clone(), INTERVAL);
-            let range = (scenario.start + INTERVAL, scenario.end());
+            let interval = setup.spec.interval;
+            let source = SimSource::new(World::new(&scenario, Some(seed)), setup.roles.clone(), interval);
+            let range = (scenario.start + interval, scenario.end());
             let theirs = crate::simulate::block_on(crate::replay::run(
                 &source,
                 &setup.spec,

@@ -36,7 +36,7 @@ fn a_healthy_canary_walks_the_steps_and_is_promoted() {
     let rig = Rig::canary(Profile::healthy(), &[]);
     rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
     let log = tail(&rig.log(), 40);
-    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "{log}");
+    assert_eq!(rig.weights_written_by_the_end(), vec![10, 25, 50, 100, 0], "{log}");
     assert_eq!(image(&rig, "sark"), "sark:1.0", "the stable runs the candidate's pod spec");
     let stable_labels = &rig.deployment("sark")["spec"]["template"]["metadata"]["labels"];
     assert_eq!(stable_labels["version"], "stable", "the stable keeps its labels");
@@ -177,7 +177,7 @@ fn catching_up_after_downtime_never_skips_a_step() {
     let restarted = std::time::Instant::now();
     rig.start_daemon();
     rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
-    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "no step skipped");
+    assert_eq!(rig.weights_written_by_the_end(), vec![10, 25, 50, 100, 0], "no step skipped");
     let writes: Vec<std::time::Instant> = rig
         .api
         .requests()
@@ -203,7 +203,7 @@ fn an_ingress_renamed_mid_run_applies_to_the_next_run() {
     let rename = serde_json::json!({"metadata": {"annotations": {"serin.io/ingress": "sark-v2"}}});
     rig.api.patch_merge("apps/v1", "Deployment", NS, "sark-canary", rename);
     rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
-    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "the run kept its canary Ingress");
+    assert_eq!(rig.weights_written_by_the_end(), vec![10, 25, 50, 100, 0], "the run kept its canary Ingress");
     let ingresses: Vec<String> = rig
         .api
         .requests()
@@ -226,7 +226,7 @@ fn a_killed_daemon_resumes_mid_step_without_a_jump() {
     assert_eq!(canary_weight(&rig.api), Some(25), "nothing moves while serin is down");
     rig.start_daemon();
     rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
-    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "no second write of a weight, no jump");
+    assert_eq!(rig.weights_written_by_the_end(), vec![10, 25, 50, 100, 0], "no second write of a weight, no jump");
     let status = rig.status("sark-canary");
     assert_eq!(status["started"], status_at_kill["started"], "the same run resumed: {status}");
     assert_eq!(image(&rig, "sark"), "sark:1.0");

@@ -71,7 +71,7 @@ fn the_follower_takes_over_a_rollout_when_the_leader_dies() {
 
     rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
     let log = e2e::tail(&follower.log(), 30);
-    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "no weight twice, none skipped:\n{log}");
+    assert_eq!(rig.weights_written_by_the_end(), vec![10, 25, 50, 100, 0], "no weight twice, none skipped:\n{log}");
     assert_eq!(rig.deployment("sark")["spec"]["template"]["spec"]["containers"][0]["image"], "sark:1.0");
     let puts_of_the_stable = rig
         .api
@@ -111,7 +111,7 @@ fn a_leader_whose_lease_write_hangs_steps_down_before_the_follower_leads() {
     assert!(log.contains("stepping down"), "stepped down before the takeover: {}", e2e::tail(&log, 20));
     rig.api.wait_until(Duration::from_secs(15), "the cut-off leader to exit", |_| !leader.is_running());
     rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
-    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0], "no weight twice, none skipped");
+    assert_eq!(rig.weights_written_by_the_end(), vec![10, 25, 50, 100, 0], "no weight twice, none skipped");
     println!("takeover {takeover:?} after the leader was cut off");
 }
 

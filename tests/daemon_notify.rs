@@ -39,7 +39,7 @@ fn a_rollback_reaches_receivers_that_fail_at_first_with_its_trigger_and_evidence
     let late = Receiver::start_on(late, 0);
 
     rig.wait_for_phase("sark-canary", "RolledBack", ROLLOUT_TIMEOUT);
-    assert_eq!(rig.weights_written(), vec![10, 0]);
+    assert_eq!(rig.weights_written_by_the_end(), vec![10, 0]);
     let expected = ["started", "weight_changed", "rolled_back"];
     for (who, receiver) in [("answering 500 twice", &flaky), ("refusing at first", &late)] {
         receiver.wait_for(Duration::from_secs(40), who, |got| got.len() >= expected.len());
@@ -82,7 +82,7 @@ fn receivers_that_fail_do_not_slow_a_healthy_rollout() {
     let urls = format!("{} http://{}/hook", failing.url("/hook"), unused_addr());
     let rig = Rig::canary_with_daemon(Profile::healthy(), &[], &["--notify", &urls], &[]);
     rig.wait_for_phase("sark-canary", "Succeeded", ROLLOUT_TIMEOUT);
-    assert_eq!(rig.weights_written(), vec![10, 25, 50, 100, 0]);
+    assert_eq!(rig.weights_written_by_the_end(), vec![10, 25, 50, 100, 0]);
     // Each traffic change follows the write that decided it at once; a delivery in the
     // way would put each receiver's retries (15 s) between them.
     let requests = rig.api.requests();

@@ -233,6 +233,15 @@ impl Rig {
     }
 
     /// The canary weights serin wrote, in order (creations, replacements and patches).
+    /// The weights written once the run's canary Ingress is gone: a run's record says
+    /// Succeeded or RolledBack before the work it decided (write-ahead), so the last
+    /// weight may still be on its way when the phase is seen.
+    pub fn weights_written_by_the_end(&self) -> Vec<u8> {
+        let gone = |api: &FakeApiServer| api.get("networking.k8s.io/v1", "Ingress", NS, "sark-canary").is_none();
+        self.api.wait_until(Duration::from_secs(20), "the canary Ingress removed", gone);
+        self.weights_written()
+    }
+
     pub fn weights_written(&self) -> Vec<u8> {
         self.api
             .requests()

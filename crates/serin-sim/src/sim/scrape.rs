@@ -39,6 +39,19 @@ impl Form {
     }
 }
 
+/// Counters before the first tick.
+const ZERO: Counters =
+    Counters { requests: 0.0, errors: 0.0, buckets: [0.0; super::LE_BOUNDS.len()], latency_sum: 0.0 };
+
+/// The scrapes `k` in `ks` of one pod: scrape k is at `phase + k·interval` seconds since the
+/// origin and reads the counters after `floor(that / step)` ticks.
+struct Scrapes {
+    ks: std::ops::Range<u64>,
+    phase: f64,
+    interval: f64,
+    step: f64,
+}
+
 /// Prometheus' default lookback for an instant selector.
 const LOOKBACK: Duration = Duration::from_secs(300);
 /// The range of `last_over_time(x[1h] offset w)` in the exact form.
@@ -114,17 +127,36 @@ impl World {
     /// full counter value, not yet its share), oldest first; instants before the series
     /// exists are left out.
     fn samples(&self, arm: Arm, series: Series, pod: u32, from: SystemTime, to: SystemTime) -> Vec<(f64, f64)> {
-        let origin = self.origin();
-        self.scrape_points(pod, arm, from, to)
-            .into_iter()
+        let scrapes = self.scrapes(pod, from, to);
+        scrapes
+            .ks
+            .clone()
+            .filter_map(|k| self.sample(&scrapes, k, arm))
             .filter(|(_, c)| series.creator.of(c) > 0.0)
-            .map(|(at, c)| (at.duration_since(origin).unwrap_or_default().as_secs_f64(), series.value.of(&c)))
+            .map(|(s, c)| (s, series.value.of(c)))
             .collect()
+    }
+
+    /// The last of [`World::samples`]' values, found walking back from `to`: what an
+    /// instant selector or `last_over_time` reads, at the cost of the scrapes it passes
+    /// rather than of the whole range (an hour for the exact form's left edge).
+    fn last_sample(&self, arm: Arm, series: Series, pod: u32, from: SystemTime, to: SystemTime) -> Option<f64> {
+        let scrapes = self.scrapes(pod, from, to);
+        let mut samples = scrapes.ks.clone().rev().filter_map(|k| self.sample(&scrapes, k, arm));
+        samples.find(|(_, c)| series.creator.of(c) > 0.0).map(|(_, c)| series.value.of(c))
     }
 
     /// The scrape instants of `pod` in `[from, to]` (and not after [`World::now`]), oldest
     /// first, with `arm`'s counters then; gap instants have no sample and are left out.
     pub fn scrape_points(&self, pod: u32, arm: Arm, from: SystemTime, to: SystemTime) -> Vec<(SystemTime, Counters)> {
+        let scrapes = self.scrapes(pod, from, to);
+        let origin = self.origin();
+        let samples = scrapes.ks.clone().filter_map(|k| self.sample(&scrapes, k, arm));
+        samples.map(|(s, c)| (origin + Duration::from_secs_f64(s), *c)).collect()
+    }
+
+    /// Which scrapes of `pod` fall in `[from, to]`, not after [`World::now`].
+    fn scrapes(&self, pod: u32, from: SystemTime, to: SystemTime) -> Scrapes {
         let scenario = self.scenario();
         let origin = self.origin();
         let interval = scenario.scrape_interval().as_secs_f64();
@@ -132,31 +164,36 @@ impl World {
         let phase = scenario.scrape.phase.as_secs_f64() + interval * f64::from(pod) / f64::from(pods);
         let since = |t: SystemTime| t.duration_since(origin).map(|d| d.as_secs_f64()).unwrap_or(-1.0);
         let (lo, hi) = (since(from), since(to).min(since(self.now())));
-        if hi < 0.0 {
-            return Vec::new();
+        let first = ((lo - phase) / interval).ceil().max(0.0) as u64;
+        // The last k with phase + k·interval ≤ hi (to within rounding), if any.
+        let at = |k: u64| phase + interval * k as f64;
+        let mut end = ((hi - phase) / interval).floor().max(0.0) as u64 + 1;
+        while end > 0 && at(end - 1) > hi + 1e-9 {
+            end -= 1;
         }
-        let step = scenario.step.as_secs_f64();
-        let mut out = Vec::new();
-        let mut k = ((lo - phase) / interval).ceil().max(0.0) as u64;
-        loop {
-            let s = phase + interval * k as f64;
-            if s > hi + 1e-9 {
-                break;
-            }
-            k += 1;
-            let at = origin + Duration::from_secs_f64(s);
-            if !self.in_gap(at) {
-                out.push((at, self.counters(((s + 1e-9) / step).floor() as usize, arm)));
-            }
+        while at(end) <= hi + 1e-9 {
+            end += 1;
         }
-        out
+        let ks = if hi < 0.0 { 0..0 } else { first..end.max(first) };
+        Scrapes { ks, phase, interval, step: scenario.step.as_secs_f64() }
+    }
+
+    /// Scrape `k` of `scrapes`: (seconds since the origin, `arm`'s counters then); `None`
+    /// in a gap.
+    fn sample(&self, scrapes: &Scrapes, k: u64, arm: Arm) -> Option<(f64, &Counters)> {
+        let s = scrapes.phase + scrapes.interval * k as f64;
+        if self.in_gap(self.origin() + Duration::from_secs_f64(s)) {
+            return None;
+        }
+        let ticks = ((s + 1e-9) / scrapes.step).floor() as usize;
+        Some((s, self.counters_ref(ticks, arm).unwrap_or(&ZERO)))
     }
 
     fn delta(&self, arm: Arm, series: Series, pod: u32, t: SystemTime, window: Duration) -> Option<f64> {
-        let right = self.samples(arm, series, pod, t.checked_sub(LOOKBACK)?, t).last().map(|s| s.1)?;
+        let right = self.last_sample(arm, series, pod, t.checked_sub(LOOKBACK)?, t)?;
         let edge = t.checked_sub(window)?;
         let from = edge.checked_sub(EDGE_LOOKBACK).unwrap_or(edge);
-        let left = self.samples(arm, series, pod, from, edge).last().map_or(0.0, |s| s.1);
+        let left = self.last_sample(arm, series, pod, from, edge).unwrap_or(0.0);
         // A counter that went down was reset: its value since the reset is what is known.
         Some(if right >= left { right - left } else { right })
     }

@@ -146,10 +146,12 @@ impl World {
 
     /// `arm`'s counters after the first `ticks` ticks (zero for none).
     pub fn counters(&self, ticks: usize, arm: Arm) -> Counters {
-        match ticks.checked_sub(1).and_then(|i| self.counters.get(i)) {
-            Some(c) => c[arm_index(arm)],
-            None => Counters::default(),
-        }
+        self.counters_ref(ticks, arm).copied().unwrap_or_default()
+    }
+
+    /// The same, borrowed; `None` for zero ticks (or more than were generated).
+    pub fn counters_ref(&self, ticks: usize, arm: Arm) -> Option<&Counters> {
+        ticks.checked_sub(1).and_then(|i| self.counters.get(i)).map(|c| &c[arm_index(arm)])
     }
 
     pub fn weight(&self) -> u8 {
@@ -221,6 +223,9 @@ impl World {
 
     /// Whether a scrape at `t` falls in a gap (`from ≤ t − start < to`).
     pub fn in_gap(&self, t: SystemTime) -> bool {
+        if self.scenario.gaps.is_empty() {
+            return false;
+        }
         let Ok(offset) = t.duration_since(self.scenario.start) else { return false };
         self.scenario.gaps.iter().any(|g| g.from <= offset && offset < g.to)
     }

@@ -27,6 +27,8 @@ pub struct LatencyModel {
     sigma: f64,
     tail_fraction: f64,
     tail_seconds: f64,
+    /// [`LatencyModel::body_probabilities`], computed once: every tick draws from them.
+    body: [f64; 12],
 }
 
 /// A tick's latency draw: cumulative bucket counts and the sum of latencies.
@@ -42,17 +44,24 @@ impl LatencyModel {
     pub fn new(latency: &Latency) -> LatencyModel {
         let (tail_fraction, tail_seconds) =
             latency.tail.map(|t| (t.fraction, t.at.as_secs_f64())).unwrap_or((0.0, 0.0));
-        LatencyModel {
+        let mut model = LatencyModel {
             mu: latency.median.as_secs_f64().max(f64::MIN_POSITIVE).ln(),
             sigma: latency.sigma.max(0.0),
             tail_fraction: tail_fraction.clamp(0.0, 1.0),
             tail_seconds,
-        }
+            body: [0.0; 12],
+        };
+        model.body = model.body_cdf_differences();
+        model
     }
 
     /// Probability that a body request falls in each bucket (not cumulative), from the
     /// log-normal CDF: P(X ≤ le) = Φ((ln le − μ) / σ).
     pub fn body_probabilities(&self) -> [f64; 12] {
+        self.body
+    }
+
+    fn body_cdf_differences(&self) -> [f64; 12] {
         let mut out = [0.0; 12];
         let mut below = 0.0;
         for (k, le) in LE_BOUNDS.iter().enumerate() {
@@ -96,7 +105,7 @@ impl LatencyModel {
     pub fn draw<R: Rng + ?Sized>(&self, n: u64, rng: &mut R) -> LatencyDraw {
         let tail = binomial(n, self.tail_fraction, rng);
         let body = n - tail;
-        let mut counts = multinomial(body, &self.body_probabilities(), rng);
+        let mut counts = multinomial(body, &self.body, rng);
         counts[self.tail_bucket()] += tail;
         let mut running = 0u64;
         let buckets = counts

@@ -92,6 +92,8 @@ pub struct World {
     ticks: Vec<Tick>,
     /// Per tick, both versions' counters up to and including it ([canary, baseline]).
     counters: Vec<[Counters; 2]>,
+    /// Each phase's latency model ([canary phases, stable phases]), built once.
+    latency: [Vec<LatencyModel>; 2],
 }
 
 /// RNG streams within a tick; fixed numbers so that adding a stream never shifts another.
@@ -104,12 +106,14 @@ impl World {
     /// A world at the scenario's start, canary weight 0. `seed_override` replaces the
     /// scenario's seed (for running one scenario under many seeds).
     pub fn new(scenario: &Scenario, seed_override: Option<u64>) -> World {
+        let models = |phases: &[VersionPhase]| phases.iter().map(|p| LatencyModel::new(&p.latency)).collect();
         World {
             scenario: scenario.clone(),
             seed: seed_override.unwrap_or(scenario.seed),
             weight: 0,
             ticks: Vec::new(),
             counters: Vec::new(),
+            latency: [models(&scenario.canary), models(&scenario.stable)],
         }
     }
 
@@ -210,8 +214,15 @@ impl World {
             _ => f64::from(self.weight) / 100.0,
         };
         let canary_requests = binomial(total, share, &mut self.rng(index, STREAM_SPLIT));
-        let canary_phase = version_phase(&self.scenario.canary, offset, self.weight);
-        let baseline_phase = version_phase(&self.scenario.stable, offset, self.weight);
+        let phase = |arm: Arm| {
+            let phases = match arm {
+                Arm::Canary => &self.scenario.canary,
+                Arm::Baseline => &self.scenario.stable,
+            };
+            let index = version_phase(phases, offset, self.weight)?;
+            Some((&phases[index], &self.latency[arm_index(arm)][index]))
+        };
+        let (canary_phase, baseline_phase) = (phase(Arm::Canary), phase(Arm::Baseline));
         Tick {
             end,
             weight: self.weight,
@@ -240,12 +251,12 @@ impl World {
     }
 }
 
-fn version_tick(phase: Option<&VersionPhase>, requests: u64, rng: &mut StdRng) -> VersionTick {
-    let Some(phase) = phase else {
+fn version_tick(phase: Option<(&VersionPhase, &LatencyModel)>, requests: u64, rng: &mut StdRng) -> VersionTick {
+    let Some((phase, latency)) = phase else {
         return VersionTick { requests, errors: 0, buckets: vec![requests as f64; LE_BOUNDS.len()], latency_sum: 0.0 };
     };
     let errors = clustered_errors(requests, phase.error_rate, phase.cluster, rng);
-    let latency = LatencyModel::new(&phase.latency).draw(requests, rng);
+    let latency = latency.draw(requests, rng);
     VersionTick { requests, errors, buckets: latency.buckets, latency_sum: latency.sum }
 }
 
@@ -272,10 +283,10 @@ fn clustered_errors(requests: u64, rate: f64, cluster: f64, rng: &mut StdRng) ->
     (clusters + extra).min(requests)
 }
 
-/// The phase of a version at `offset` and canary `weight`: the last phase started by then
-/// whose weight condition holds.
-fn version_phase(phases: &[VersionPhase], offset: Duration, weight: u8) -> Option<&VersionPhase> {
-    phases.iter().rev().find(|p| p.at <= offset && weight >= p.min_weight)
+/// The phase of a version at `offset` and canary `weight` (its index): the last phase
+/// started by then whose weight condition holds.
+fn version_phase(phases: &[VersionPhase], offset: Duration, weight: u8) -> Option<usize> {
+    phases.iter().rposition(|p| p.at <= offset && weight >= p.min_weight)
 }
 
 fn arm_index(arm: Arm) -> usize {

@@ -192,6 +192,30 @@ fn outage_fires_on_all_errors() {
     assert_eq!(trig(&js[0], "outage").status, TriggerStatus::Fired, "{}", trig(&js[0], "outage").reason);
 }
 
+/// Bursts of mean size 5 (dispersion ≈ 9): a burst can fail every canary request of a short
+/// interval (16 of 16 in 15 s at 1 req/s) without any outage; in the interval study 5.5% of
+/// healthy canaries were rolled back by `outage` that way at 15 s intervals. Counted in
+/// effective requests (n / φ), 16 failures are under 2: not yet an outage.
+#[test]
+fn outage_needs_its_requests_in_effective_counts_when_errors_come_in_bursts() {
+    let t = [error_template()];
+    let bursty: Vec<IntervalObservation> =
+        (0..120).map(|i| errors_obs(Reading::NoData, counts([0.0, 0.0, 0.0, 45.0][i % 4], 3000.0))).collect();
+    let independent: Vec<IntervalObservation> =
+        (0..120).map(|i| errors_obs(Reading::NoData, counts([14.0, 16.0, 15.0, 15.0][i % 4], 3000.0))).collect();
+    let all_failed = errors_obs(counts(16.0, 16.0), counts(10.0, 2000.0));
+    let outage_after = |history: &[IntervalObservation]| {
+        let primed = prime(&JudgeState::default(), &t, history);
+        let (_, j) = update(&primed, &t, &all_failed, &context(1), &JudgeConfig::default());
+        trig(&j, "outage").clone()
+    };
+    let bursts = outage_after(&bursty);
+    assert_eq!(bursts.status, TriggerStatus::Breached, "{}", bursts.reason);
+    assert!(bursts.reason.contains("dispersion"), "the reason says why 16 failures are not enough: {}", bursts.reason);
+    let plain = outage_after(&independent);
+    assert_eq!(plain.status, TriggerStatus::Fired, "{}", plain.reason);
+}
+
 #[test]
 fn per_step_minimum_resets_with_the_step() {
     let t = [error_template()];

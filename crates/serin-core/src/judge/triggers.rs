@@ -253,16 +253,26 @@ fn escalation(st: &TriggerState, look: &Look, limit: f64) -> Option<String> {
     ))
 }
 
+/// Every canary request failed, over at least the minimum of requests. Where errors come in
+/// bursts (dispersion φ > 1) one burst can fail a short interval's every request, so the
+/// minimum counts effective requests, n / φ (`judge/README.md`, "Overdispersion").
 fn outage_status(st: &TriggerState, look: &Look) -> (TriggerStatus, String) {
     let p = pooled(st);
     let span = look.span(window::covered(st));
     let min = look.metric.min_requests.clamp(1, OUTAGE_MIN_REQUESTS) as f64;
     let counts = format!("{} over the last {span}", format::ratio(p.bad_hi, p.total));
+    let phi = look.phi.max(1.0);
     if p.total <= 0.0 || p.bad_hi < p.total {
         let msg = format!("canary {} errors ({counts}): not an outage", format::pct_of(p.bad_hi, p.total));
         (TriggerStatus::Clear, msg)
     } else if p.total < min {
         let msg = format!("every canary request failed ({counts}), but {} < {} requests", format::count(p.total), min);
+        (TriggerStatus::Breached, msg)
+    } else if p.total / phi < min {
+        let msg = format!(
+            "every canary request failed ({counts}), but at dispersion {phi:.1} that is {:.1} effective requests < {min}",
+            p.total / phi
+        );
         (TriggerStatus::Breached, msg)
     } else {
         (TriggerStatus::Fired, format!("every canary request failed ({counts}) → fired"))

@@ -16,10 +16,9 @@ pub struct Honesty {
 }
 
 impl Honesty {
-    /// Settles what `verdicts` at `minute` (since the start) show, then records their new
+    /// Settles what `verdicts` show `now` (minutes since the start), then records their new
     /// forecasts.
-    pub fn observe(&mut self, minute: f64, verdicts: &[MetricVerdict]) {
-        let now = minute;
+    pub fn observe(&mut self, now: f64, verdicts: &[MetricVerdict]) {
         let reached = |metric: &str, goal: Goal| {
             verdicts.iter().find(|v| v.metric == metric).is_some_and(|v| match goal {
                 Goal::Promote => v.verdict == Verdict::Pass,

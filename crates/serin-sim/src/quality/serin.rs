@@ -122,7 +122,7 @@ impl Algorithm for Serin<'_> {
     }
 
     fn interval(&self) -> Duration {
-        self.setup.spec.interval
+        self.setup.interval()
     }
 
     fn forecasts(&self) -> (u32, u32) {

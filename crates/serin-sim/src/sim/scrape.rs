@@ -39,10 +39,6 @@ impl Form {
     }
 }
 
-/// Counters before the first tick.
-const ZERO: Counters =
-    Counters { requests: 0.0, errors: 0.0, buckets: [0.0; super::LE_BOUNDS.len()], latency_sum: 0.0 };
-
 /// The scrapes `k` in `ks` of one pod: scrape k is at `phase + k·interval` seconds since the
 /// origin and reads the counters after `floor(that / step)` ticks.
 struct Scrapes {
@@ -186,7 +182,7 @@ impl World {
             return None;
         }
         let ticks = ((s + 1e-9) / scrapes.step).floor() as usize;
-        Some((s, self.counters_ref(ticks, arm).unwrap_or(&ZERO)))
+        Some((s, self.counters(ticks, arm)))
     }
 
     fn delta(&self, arm: Arm, series: Series, pod: u32, t: SystemTime, window: Duration) -> Option<f64> {

@@ -96,6 +96,9 @@ pub struct World {
     latency: [Vec<LatencyModel>; 2],
 }
 
+/// Counters before the first tick.
+const ZERO: Counters = Counters { requests: 0.0, errors: 0.0, buckets: [0.0; LE_BOUNDS.len()], latency_sum: 0.0 };
+
 /// RNG streams within a tick; fixed numbers so that adding a stream never shifts another.
 const STREAM_TOTAL: u64 = 1;
 const STREAM_SPLIT: u64 = 2;
@@ -148,14 +151,10 @@ impl World {
         self.scenario.origin()
     }
 
-    /// `arm`'s counters after the first `ticks` ticks (zero for none).
-    pub fn counters(&self, ticks: usize, arm: Arm) -> Counters {
-        self.counters_ref(ticks, arm).copied().unwrap_or_default()
-    }
-
-    /// The same, borrowed; `None` for zero ticks (or more than were generated).
-    pub fn counters_ref(&self, ticks: usize, arm: Arm) -> Option<&Counters> {
-        ticks.checked_sub(1).and_then(|i| self.counters.get(i)).map(|c| &c[arm_index(arm)])
+    /// `arm`'s counters after the first `ticks` ticks (zero for none, or for more ticks
+    /// than were generated).
+    pub fn counters(&self, ticks: usize, arm: Arm) -> &Counters {
+        ticks.checked_sub(1).and_then(|i| self.counters.get(i)).map_or(&ZERO, |c| &c[arm_index(arm)])
     }
 
     pub fn weight(&self) -> u8 {

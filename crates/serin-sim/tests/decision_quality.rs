@@ -102,14 +102,17 @@ fn bursts_and_extrapolated_counts_do_not_roll_back_healthy_canaries() {
 }
 
 /// Tempering by the dispersion must not cost the power to see a 3% canary whose errors come
-/// in bursts of 5 once the traffic carries enough bursts (30 req/s: 99% in the full grid;
-/// at 10 req/s no test on counts can, see `simulations/results.md`).
+/// in bursts of 5. Counting bursts (quiet intervals, `judge/bursts.rs`) beside the counts
+/// rolls it back at 30 req/s (99.8% in the full grid, 97.6% on counts alone) and in most
+/// runs at 10 req/s, where the oracle that knows the bursts reaches 92.5% (these 100 seeds:
+/// 64%, 41% on counts alone); never promoted.
 #[test]
-fn a_bursty_regression_is_still_rolled_back_at_30_req_s() {
+fn a_bursty_regression_is_rolled_back_when_its_bursts_are_counted() {
     let who = [Contender::Serin];
-    for cell in run(&[("errors-3pct-clusters-5", 30.0)], &who, SEEDS) {
+    for cell in run(&[("errors-3pct-clusters-5", 10.0), ("errors-3pct-clusters-5", 30.0)], &who, SEEDS) {
         let serin = figures(&cell, &who, Contender::Serin);
-        assert!(serin.p_rollback() >= 0.97, "{serin:?}");
+        let least = if cell.cell.rate < 30.0 { 0.55 } else { MIN_DETECTION };
+        assert!(serin.p_rollback() >= least, "{} req/s: {serin:?}", cell.cell.rate);
         assert_eq!(serin.promoted, 0, "{serin:?}");
     }
 }

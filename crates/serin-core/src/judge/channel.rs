@@ -126,7 +126,7 @@ pub fn fold(
         if let Some(c) = canary {
             fold_two_sample(st, &c, &b, phi, phi_b);
         }
-        st.dispersion.add(&b, UNCAPPED);
+        learn_baseline(st, &b);
     }
     if let Some(c) = canary {
         st.canary_dispersion.add(&c, CANARY_TERM_CAP);
@@ -141,9 +141,25 @@ pub fn fold(
     }
 }
 
-/// ln e of test 1 (cumulative and restarted, combined).
+/// Adds a baseline interval to what the channel knows of the baseline's spread: its
+/// dispersion and its quiet intervals (after the interval was judged, or from its history).
+pub fn learn_baseline(st: &mut ChannelState, b: &Events) {
+    st.dispersion.add(b, UNCAPPED);
+    st.quiet.add(b);
+}
+
+/// ln e of test 1: the counts' comparison (cumulative and restarted), averaged with the
+/// comparison counted in bursts when that one runs (`bursts.rs`). Whether it runs is fixed
+/// at the first comparison, when both are still at e = 1, so the average is an e-process.
 pub fn comparison_log_e(st: &ChannelState) -> f64 {
-    st.comparison.log_e(RESTART_EVERY)
+    let counts = st.comparison.log_e(RESTART_EVERY);
+    match st.bursts.log_e() {
+        Some(bursts) => {
+            let max = counts.max(bursts);
+            max + (0.5 * (counts - max).exp() + 0.5 * (bursts - max).exp()).ln()
+        }
+        None => counts,
+    }
 }
 
 /// Tests 1 and 2 on the interval's bad events, conditioned on the request shares.
@@ -164,6 +180,8 @@ fn fold_two_sample(st: &mut ChannelState, c: &Events, b: &Events, phi_c: f64, ph
     if !(theta0 > 0.0 && theta0 < 1.0) {
         return;
     }
+    st.bursts.decide(&st.quiet, phi_b);
+    st.bursts.update(c);
     let phi = (1.0 - theta0) * phi_c + theta0 * phi_b;
     let (c, b) = (&temper(c, phi), &temper(b, phi));
     let alts: Vec<f64> = COMPARISON_RATIOS.iter().map(|&r| theta_of_ratio(theta0, r)).collect();
@@ -239,6 +257,11 @@ pub fn test_runs(st: &ChannelState, spec: &ChannelSpec, config: &JudgeConfig) ->
         let comparison = MixtureTest { log_lr: vec![comparison_log_e(st)] };
         let concluded = comparison.rejects(config.alpha) || (worse(st) && st.frozen_ref.is_none());
         out.push(run(format!("{title}: worse than baseline"), &comparison, config.alpha, concluded));
+    }
+    if st.bursts.log_e().is_some() {
+        // Averaged with the counts' comparison at equal weights: alone it rejects at α/2.
+        let name = format!("{title}: worse than baseline, in bursts (quiet intervals)");
+        out.push(run(name, &st.bursts.test, config.alpha / 2.0, false));
     }
     if let Some(p) = st.frozen_ref {
         let name = format!("{title}: worse than frozen baseline bound {}", format::pct(p));

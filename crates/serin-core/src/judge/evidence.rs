@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bursts::{BurstTest, QuietIntervals};
 pub use super::counts::Events;
 use super::dispersion::DispersionStats;
 use super::sequential::{MixtureTest, RestartedTest};
@@ -160,6 +161,12 @@ pub struct ChannelState {
     /// The canary's per-interval counts, for its own (shrunk toward the baseline's).
     #[serde(default)]
     pub canary_dispersion: DispersionStats,
+    /// The baseline's quiet intervals, for the bound of the burst comparison.
+    #[serde(default, skip_serializing_if = "QuietIntervals::is_empty")]
+    pub quiet: QuietIntervals,
+    /// Test 1 counted in bursts (`bursts.rs`), averaged into `comparison`'s e-value.
+    #[serde(default, skip_serializing_if = "BurstTest::is_off")]
+    pub bursts: BurstTest,
     /// The canary's dispersion φ this interval's one-sample tests were tempered with.
     #[serde(default = "one")]
     pub phi: f64,

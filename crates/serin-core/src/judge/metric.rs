@@ -336,6 +336,9 @@ fn channel_line(spec: &ChannelSpec, st: &ChannelState, context: &Context, config
     if st.phi > 1.0 {
         line += &format!(", dispersion {:.1}", st.phi);
     }
+    if let Some(bursts) = st.bursts.describe() {
+        line += &format!("; in bursts: {bursts}");
+    }
     let a_thr = format::threshold(config.alpha);
     let b_thr = format::threshold(config.beta);
     let conclusion = if let Some(log_e) = st.worse_log_e {

@@ -5,6 +5,7 @@
 //! [`update`] is the one entry point. Its state ([`JudgeState`]) is serialisable so the
 //! daemon can persist it on the Deployment and resume after a restart.
 
+mod bursts;
 mod channel;
 mod counts;
 mod dispersion;
@@ -205,7 +206,7 @@ pub fn prime(state: &JudgeState, templates: &[Template], history: &[IntervalObse
             for obs in history {
                 let readings = metric::Readings::of(obs.metrics.get(&m.name), false);
                 if let Some(b) = readings.baseline.as_ref().and_then(|r| channel::events(spec, r)) {
-                    ch.dispersion.add(&b, dispersion::UNCAPPED);
+                    channel::learn_baseline(ch, &b);
                 }
             }
         }

@@ -112,9 +112,10 @@ const fn scraped(name: &'static str, title: &'static str, scraping: Scraping, co
 }
 
 const LATE: &[f64] = &[100.0];
+const FROM_10: &[f64] = &[10.0, 30.0, 100.0, 1000.0];
 
 /// Every case, in table order.
-pub const CASES: [Case; 20] = [
+pub const CASES: [Case; 21] = [
     errors("healthy", "healthy canary (0.5% 5xx, like the stable)", false, 0.005),
     errors("errors-1pct", "canary at 1% 5xx (2× the stable)", true, 0.01),
     errors("errors-3pct", "canary at 3% 5xx (6× the stable)", true, 0.03),
@@ -151,6 +152,17 @@ pub const CASES: [Case; 20] = [
         1.0,
         5.0,
     ),
+    Case {
+        // Below 10 req/s 40 minutes carry too few bursts to tell (as with bursts of 5).
+        rates: Some(FROM_10),
+        ..clustered(
+            "errors-3pct-clusters-2",
+            "canary at 3% 5xx, errors in bursts of mean size 2 on both",
+            0.03,
+            2.0,
+            2.0,
+        )
+    },
     clustered("errors-3pct-clusters-5", "canary at 3% 5xx, errors in bursts of mean size 5 on both", 0.03, 5.0, 5.0),
     scraped(
         "healthy-increase-15s",
@@ -233,6 +245,7 @@ impl Case {
             canary_error_rate: self.canary_error_rate,
             stable_latency: self.stable_latency,
             canary_latency: self.canary_latency,
+            canary_cluster: self.canary_cluster,
         }
     }
 

@@ -2,7 +2,9 @@
 //! traffic, a limit between buckets, regressions under full load or after a long hold.
 
 use super::closed_loop::{Outcome, RunResult};
-use super::figures::{Figures, MAX_EXPOSURE_RATIO, MAX_FALSE_ROLLBACK, MIN_DETECTION, Target, of_cell, rate_text};
+use super::figures::{
+    Figures, MAX_EXPOSURE_RATIO, MAX_FALSE_ROLLBACK, MIN_DETECTION, Target, carries_enough, of_cell, rate_text,
+};
 use super::grid::{Case, CellRuns, Contender};
 
 /// Healthy canaries promoted within a run: at 10 req/s, and from 30 req/s up.
@@ -15,6 +17,9 @@ pub const MIN_LATE_DETECTION: f64 = 0.95;
 
 /// Forecasts that came true within twice the time they said.
 pub const MIN_HONEST_FORECASTS: f64 = 0.90;
+
+/// 3% canaries with independent errors and with errors in bursts.
+const CLUSTERED_REGRESSIONS: [&str; 3] = ["errors-3pct", "errors-3pct-clusters-2", "errors-3pct-clusters-5"];
 
 /// Healthy worlds a healthy canary must survive (≤ 1% rolled back from 1 req/s up).
 const HEALTHY_WORLDS: [&str; 6] = [
@@ -66,16 +71,30 @@ pub fn targets(cells: &[CellRuns], contenders: &[Contender]) -> Vec<Target> {
 
     let mut rows = Vec::new();
     let mut ok = true;
-    for case in ["errors-3pct", "errors-3pct-clusters-5"] {
-        for (rate, f) in serin(case).into_iter().filter(|(r, _)| *r >= 10.0) {
-            let pass = f.p_rollback() >= MIN_DETECTION;
-            ok &= pass;
-            rows.push(mark(pass, format!("{case} {}: {}", rate_text(rate), pct(f.p_rollback()))));
-        }
+    for cell in cells.iter().filter(|c| CLUSTERED_REGRESSIONS.contains(&c.cell.case.name) && c.cell.rate >= 10.0) {
+        let (Some(s), Some(o)) =
+            (of_cell(cell, contenders, Contender::Serin), of_cell(cell, contenders, Contender::Oracle))
+        else {
+            continue;
+        };
+        let what = format!("{} {}", cell.cell.case.name, rate_text(cell.cell.rate));
+        let (pass, text) = if carries_enough(&o) {
+            (s.p_rollback() >= MIN_DETECTION, format!("{what}: {}", pct(s.p_rollback())))
+        } else {
+            let text = format!(
+                "{what}: too few bursts (oracle {}), serin rolled back {}, promoted {}",
+                pct(o.p_rollback()),
+                pct(s.p_rollback()),
+                pct(s.p_promote())
+            );
+            (s.promoted == 0, text)
+        };
+        ok &= pass;
+        rows.push(mark(pass, text));
     }
     push(
         &mut out,
-        "3% canaries rolled back ≥ 99% from 10 req/s up, with independent errors and with bursts of mean size 5",
+        "3% canaries rolled back ≥ 99% from 10 req/s up, with independent errors and with bursts of mean size 2 and 5, where the run carries enough bursts (the oracle, which knows them, rolls back ≥ 99%); elsewhere never promoted",
         rows,
         ok,
     );
@@ -92,7 +111,7 @@ pub fn targets(cells: &[CellRuns], contenders: &[Contender]) -> Vec<Target> {
     if !rows.is_empty() {
         out.push(Target {
             statement: format!(
-                "reported: exposure to a 3% canary with bursts of 5, ÷ the oracle's (which knows there are no bursts; the {MAX_EXPOSURE_RATIO}× target is for independent errors)"
+                "reported: exposure to a 3% canary with bursts of 5, ÷ the oracle's (which knows the bursts; the {MAX_EXPOSURE_RATIO}× target is for independent errors)"
             ),
             measured: rows.join("; "),
             pass: true,

@@ -72,11 +72,11 @@ the canary only), three controller pods scraped every 15 s or 30 s at their own 
 then reads them with its shipped exact-count template, or with a template written with
 `increase()`, which extrapolates), a latency limit between two buckets, a regression that
 appears only at 100% weight, and a regression that starts after a long hold (serin with
-`step-min: 4h`). serin's world also holds an hour of the stable's traffic before the run,
-which serin reads to estimate how bursty the baseline is (`crates/serin-core/src/judge/README.md`); the other
+`step-min: 4h`). serin's world also holds three hours of the stable's traffic before the
+run, which serin reads to estimate how bursty the baseline is (`crates/serin-core/src/judge/README.md`); the other
 algorithms read no history. The baselines read exact per-interval counts in every world
-(their ratio queries' extrapolation factors cancel; the oracle knows the true rates and
-does not model bursts, so ÷ oracle in burst cases compares with an optimistic bound).
+(their ratio queries' extrapolation factors cancel; the oracle knows the true rates and,
+with bursts, the canary's burst size).
 
 - **rolled back / promoted / undecided**: share of the runs. *Undecided* is still stepping
   or **held** at the end: for serin that means too little evidence either way — it keeps the

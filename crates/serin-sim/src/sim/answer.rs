@@ -99,17 +99,26 @@ impl World {
                 }
                 vec![unlabelled(ok.unwrap_or(0.0) + errors.unwrap_or(0.0))]
             }
+            Measure::Buckets if role.form == Form::Delta => {
+                let buckets: Vec<Quantity> = (0..LE_BOUNDS.len()).map(Quantity::Bucket).collect();
+                let Some(values) = self.windowed_histogram(role.arm, &buckets, at, window) else { return Vec::new() };
+                LE_LABELS.iter().zip(values).map(|(le, value)| bucket(le, value)).collect()
+            }
             Measure::Buckets => {
                 let mut out = Vec::with_capacity(LE_BOUNDS.len());
                 for (k, le) in LE_LABELS.iter().enumerate() {
                     let series = Series::histogram(Quantity::Bucket(k));
                     let Some(value) = count(series) else { return Vec::new() };
-                    out.push(Sample { labels: BTreeMap::from([("le".to_string(), le.to_string())]), value });
+                    out.push(bucket(le, value));
                 }
                 out
             }
         }
     }
+}
+
+fn bucket(le: &str, value: f64) -> Sample {
+    Sample { labels: BTreeMap::from([("le".to_string(), le.to_string())]), value }
 }
 
 fn unlabelled(value: f64) -> Sample {

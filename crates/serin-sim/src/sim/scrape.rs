@@ -137,9 +137,53 @@ impl World {
     /// instant selector or `last_over_time` reads, at the cost of the scrapes it passes
     /// rather than of the whole range (an hour for the exact form's left edge).
     fn last_sample(&self, arm: Arm, series: Series, pod: u32, from: SystemTime, to: SystemTime) -> Option<f64> {
+        self.last_counters(arm, series.creator, pod, from, to).map(|c| series.value.of(c))
+    }
+
+    /// The counters of the last scrape in `[from, to]` at which `creator` is non-zero.
+    fn last_counters(
+        &self,
+        arm: Arm,
+        creator: Quantity,
+        pod: u32,
+        from: SystemTime,
+        to: SystemTime,
+    ) -> Option<&Counters> {
         let scrapes = self.scrapes(pod, from, to);
         let mut samples = scrapes.ks.clone().rev().filter_map(|k| self.sample(&scrapes, k, arm));
-        samples.find(|(_, c)| series.creator.of(c) > 0.0).map(|(_, c)| series.value.of(c))
+        samples.find(|(_, c)| creator.of(c) > 0.0).map(|(_, c)| c)
+    }
+
+    /// [`World::windowed`] in [`Form::Delta`] for every series of a histogram at once (all
+    /// created by the version's first request): the same numbers, but each pod's edge
+    /// scrapes are found once rather than once per bucket. `None` when no pod has them.
+    pub fn windowed_histogram(
+        &self,
+        arm: Arm,
+        values: &[Quantity],
+        t: SystemTime,
+        window: Duration,
+    ) -> Option<Vec<f64>> {
+        let pods = self.scenario().scrape.pods.max(1);
+        let mut sums: Option<Vec<f64>> = None;
+        for pod in 0..pods {
+            let Some(right) =
+                t.checked_sub(LOOKBACK).and_then(|from| self.last_counters(arm, Quantity::Requests, pod, from, t))
+            else {
+                continue;
+            };
+            let Some(edge) = t.checked_sub(window) else { continue };
+            let from = edge.checked_sub(EDGE_LOOKBACK).unwrap_or(edge);
+            let left = self.last_counters(arm, Quantity::Requests, pod, from, edge);
+            let sums = sums.get_or_insert_with(|| vec![0.0; values.len()]);
+            for (sum, q) in sums.iter_mut().zip(values) {
+                let (r, l) = (q.of(right), left.map_or(0.0, |c| q.of(c)));
+                // A counter that went down was reset, as in `delta`.
+                let v = if r >= l { r - l } else { r };
+                *sum += v / f64::from(pods);
+            }
+        }
+        sums
     }
 
     /// The scrape instants of `pod` in `[from, to]` (and not after [`World::now`]), oldest
@@ -265,6 +309,29 @@ mod tests {
         let at = |t: SystemTime| w.windowed(Arm::Canary, REQUESTS, Form::Delta, t, 5 * MINUTE).unwrap();
         assert!((sum - at(b)).abs() < 1e-6, "{sum} vs {}", at(b));
         assert!((sum.round() - sum).abs() < 1e-6, "pods' shares add up to whole requests");
+    }
+
+    #[test]
+    fn a_histogram_read_at_once_is_every_bucket_read_alone() {
+        let buckets: Vec<Quantity> = (0..crate::sim::LE_BOUNDS.len()).map(Quantity::Bucket).collect();
+        for extra in [
+            "",
+            "scrape: {interval: 15s, pods: 3, phase: 5s}\n",
+            "scrape: {interval: 30s, pods: 3, phase: 20s}\ngaps: [{from: 9m, to: 11m}]\n",
+        ] {
+            let w = world(extra);
+            for (arm, minutes, window) in [
+                (Arm::Canary, 7, MINUTE),
+                (Arm::Baseline, 12, 5 * MINUTE),
+                (Arm::Canary, 10, MINUTE),
+                (Arm::Canary, 0, MINUTE),
+            ] {
+                let t = w.start() + minutes * MINUTE;
+                let each: Option<Vec<f64>> =
+                    buckets.iter().map(|&q| w.windowed(arm, Series::histogram(q), Form::Delta, t, window)).collect();
+                assert_eq!(w.windowed_histogram(arm, &buckets, t, window), each, "{extra} {arm:?} at {minutes} min");
+            }
+        }
     }
 
     #[test]

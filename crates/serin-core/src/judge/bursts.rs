@@ -157,11 +157,13 @@ impl BurstTest {
     }
 
     /// Fixes whether the test runs, once: when the baseline's counts are overdispersed
-    /// (`phi_b > 1`) and its quiet intervals bound λ.
-    pub fn decide(&mut self, baseline: &QuietIntervals, phi_b: f64) {
+    /// (`phi_b > 1`) and its quiet intervals bound λ, and only while the count comparison
+    /// it is averaged with is still at e = 1 (its cumulative `counts_log_e` 0): a run whose state predates
+    /// this test keeps the count comparison alone.
+    pub fn decide(&mut self, baseline: &QuietIntervals, phi_b: f64, counts_log_e: f64) {
         if !self.decided {
             self.decided = true;
-            self.bound = if phi_b > 1.0 { baseline.upper_bound() } else { None };
+            self.bound = if phi_b > 1.0 && counts_log_e == 0.0 { baseline.upper_bound() } else { None };
         }
     }
 
@@ -208,6 +210,8 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
     use rand_distr::{Distribution, Gamma, Poisson};
+
+    use crate::judge::observation::Reading;
 
     /// One interval of `n` requests: bursts start at `lambda` per request, geometric sizes
     /// of mean `m`.
@@ -264,7 +268,7 @@ mod tests {
         (0..runs)
             .filter(|&seed| {
                 let mut test = BurstTest::default();
-                test.decide(&history(seed, 10.0 * n, lambda, m), 2.0);
+                test.decide(&history(seed, 10.0 * n, lambda, m), 2.0, 0.0);
                 let mut rng = StdRng::seed_from_u64(seed + 10_000);
                 (0..35).any(|_| {
                     test.update(&interval(n, canary * lambda, m, &mut rng));
@@ -283,16 +287,50 @@ mod tests {
         assert!(rejected(180.0, 5.0, 6.0, 200) >= 190, "3 req/s");
     }
 
+    /// Through the judge: a stable whose errors come ten at a time, once in ten minutes,
+    /// and a canary with a burst every third minute. Tempered by the stable's dispersion
+    /// the counts stay short of a rollback; the minutes with errors do not.
+    #[test]
+    fn the_judge_rolls_back_on_bursts_the_counts_alone_do_not_prove() {
+        use crate::judge::tests::{context, counts, error_template, errors_obs};
+        use crate::judge::{JudgeConfig, JudgeState, Verdict, prime, update};
+        let t = [error_template()];
+        let history: Vec<_> = (0..180)
+            .map(|i| errors_obs(Reading::NoData, counts(if i % 10 == 3 { 10.0 } else { 0.0 }, 600.0)))
+            .collect();
+        let mut state = prime(&JudgeState::default(), &t, &history);
+        let mut failed = None;
+        for i in 0..30 {
+            let canary = counts(if i % 3 == 1 { 10.0 } else { 0.0 }, 60.0);
+            let baseline = counts(if i % 10 == 3 { 10.0 } else { 0.0 }, 540.0);
+            let (next, j) = update(&state, &t, &errors_obs(canary, baseline), &context(1), &JudgeConfig::default());
+            state = next;
+            if j.metrics[0].verdict == Verdict::Fail {
+                failed = Some((i + 1, j.metrics[0].clone()));
+                break;
+            }
+        }
+        let (minutes, verdict) = failed.expect("rolled back within 30 minutes");
+        let channel = &state.metrics[0].channels[0];
+        assert!(channel.phi > 5.0, "the stable's bursts temper the counts: φ {}", channel.phi);
+        let counts_alone = channel.comparison.log_e(10).exp();
+        assert!(counts_alone < 100.0, "after {minutes} minutes the counts alone have e {counts_alone}");
+        assert!(verdict.reason.contains("in bursts: bad events in"), "{}", verdict.reason);
+    }
+
     #[test]
     fn it_runs_only_on_overdispersed_counts_with_a_bound() {
         let q = history(3, 600.0, 0.001, 5.0);
         let mut off = BurstTest::default();
-        off.decide(&q, 1.0);
+        off.decide(&q, 1.0, 0.0);
         off.update(&Events::exact(40.0, 60.0));
         assert_eq!(off.log_e(), None);
+        let mut late = BurstTest::default();
+        late.decide(&q, 9.0, 0.7);
+        assert_eq!(late.bound, None, "not once the count comparison has moved");
         let mut on = BurstTest::default();
-        on.decide(&q, 9.0);
-        on.decide(&QuietIntervals::default(), 9.0);
+        on.decide(&q, 9.0, 0.0);
+        on.decide(&QuietIntervals::default(), 9.0, 0.0);
         assert!(on.bound.is_some(), "decided once, at the first comparison");
         on.update(&Events::exact(0.0, 60.0));
         assert!(on.log_e().unwrap() < 0.0, "a quiet canary interval is evidence against");

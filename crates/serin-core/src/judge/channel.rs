@@ -180,7 +180,7 @@ fn fold_two_sample(st: &mut ChannelState, c: &Events, b: &Events, phi_c: f64, ph
     if !(theta0 > 0.0 && theta0 < 1.0) {
         return;
     }
-    st.bursts.decide(&st.quiet, phi_b);
+    st.bursts.decide(&st.quiet, phi_b, st.comparison.cumulative.log_e());
     st.bursts.update(c);
     let phi = (1.0 - theta0) * phi_c + theta0 * phi_b;
     let (c, b) = (&temper(c, phi), &temper(b, phi));

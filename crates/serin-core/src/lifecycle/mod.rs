@@ -284,7 +284,17 @@ fn report_configuration(record: &mut Record, input: &Input, notices: &mut Vec<No
     let problems: Vec<String> = input.broken.iter().chain(input.analysis_problems).cloned().collect();
     if record.invalid != problems {
         if problems.is_empty() {
-            notices.push(Notice::normal("ConfigurationValid", "the configuration is valid again: resuming"));
+            // A run that ended while the configuration was broken has nothing to resume.
+            let message = match record.state.phase {
+                phase if phase.is_terminal() => {
+                    format!(
+                        "the configuration is valid again; this run has ended ({}): nothing resumes",
+                        phase.as_str()
+                    )
+                }
+                _ => "the configuration is valid again: resuming".to_string(),
+            };
+            notices.push(Notice::normal("ConfigurationValid", message));
         } else if input.broken.is_empty() {
             notices.push(unjudged::completing(input.analysis_problems));
         } else {

@@ -274,6 +274,24 @@ fn a_configuration_broken_mid_run_still_rolls_back_but_never_progresses() {
 }
 
 #[test]
+fn a_fixed_configuration_resumes_a_run_but_not_one_that_has_ended() {
+    let valid_again = |plan: &Plan| {
+        let notice = plan.notices.iter().find(|n| n.reason == "ConfigurationValid").expect("reported when fixed");
+        notice.note.clone()
+    };
+    let broken = vec!["serin.io/steps: expected percentages".to_string()];
+    let mut run = Run::new();
+    run.reconcile(at(0.0), 0.0, None, true);
+    run.reconcile_with(at(1.01), 0.0, None, true, &broken);
+    assert_eq!(valid_again(&run.reconcile(at(2.01), 0.0, None, true)), "the configuration is valid again: resuming");
+    run.reconcile_with(at(3.01), 0.0, None, true, &broken);
+    run.reconcile_with(at(4.01), 100.0, None, true, &broken);
+    assert_eq!(run.state().phase, Phase::RolledBack);
+    let message = valid_again(&run.reconcile(at(5.01), 0.0, None, true));
+    assert!(message.contains("this run has ended (RolledBack): nothing resumes"), "{message}");
+}
+
+#[test]
 fn promoting_has_a_deadline_and_accepts_abort() {
     let mut run = Run::new();
     run.reconcile(at(0.0), 0.0, None, true);

@@ -22,6 +22,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::counts::Events;
+use super::evidence::is_zero;
 use super::sequential::MixtureTest;
 
 /// Burst-rate ratios canary/baseline the test looks for.
@@ -93,28 +94,30 @@ impl QuietIntervals {
         }
         let most = self.bins.iter().map(|b| b.1).fold(0.0, f64::max);
         // The log-likelihood is concave in λ: bisect its derivative for the maximum, then
-        // the level for the bound, in log space between 1e-12 and 50 per interval.
-        let (mut lo, mut hi) = ((1e-12 / most).ln(), (50.0 / most).ln());
+        // the level for the bound, between 1e-12 and 50 bursts per interval.
+        let (least, largest) = (1e-12 / most, 50.0 / most);
         let mle = if self.quiet() == self.intervals() {
             0.0
         } else {
-            for _ in 0..100 {
-                let mid = 0.5 * (lo + hi);
-                if self.log_likelihood(mid.exp()).1 > 0.0 { lo = mid } else { hi = mid }
-            }
-            lo.exp()
+            bisect(least, largest, |lambda| self.log_likelihood(lambda).1 > 0.0).0
         };
         let target = self.log_likelihood(mle).0 - Z_BOUND * Z_BOUND / 2.0;
-        let (mut lo, mut hi) = (mle.max(1e-12 / most).ln(), (50.0 / most).ln());
-        if self.log_likelihood(hi.exp()).0 > target {
+        if self.log_likelihood(largest).0 > target {
             return None;
         }
-        for _ in 0..100 {
-            let mid = 0.5 * (lo + hi);
-            if self.log_likelihood(mid.exp()).0 > target { lo = mid } else { hi = mid }
-        }
-        Some(hi.exp())
+        Some(bisect(mle.max(least), largest, |lambda| self.log_likelihood(lambda).0 > target).1)
     }
+}
+
+/// Where `below` turns from true to false between `lo` and `hi` (true at `lo`), bisected in
+/// log space: the last λ known below and the first known above.
+fn bisect(lo: f64, hi: f64, below: impl Fn(f64) -> bool) -> (f64, f64) {
+    let (mut lo, mut hi) = (lo.ln(), hi.ln());
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if below(mid.exp()) { lo = mid } else { hi = mid }
+    }
+    (lo.exp(), hi.exp())
 }
 
 /// The burst comparison of one channel for one run.
@@ -144,10 +147,6 @@ fn is_nil(x: &f64) -> bool {
 
 fn is_empty(t: &MixtureTest) -> bool {
     t.log_lr.is_empty()
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 impl BurstTest {
@@ -209,20 +208,14 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
-    use rand_distr::{Distribution, Gamma, Poisson};
 
     use crate::judge::observation::Reading;
+    use crate::judge::tests::bursty_count;
 
     /// One interval of `n` requests: bursts start at `lambda` per request, geometric sizes
     /// of mean `m`.
     fn interval(n: f64, lambda: f64, m: f64, rng: &mut StdRng) -> Events {
-        let k: f64 = Poisson::new(n * lambda).unwrap().sample(rng);
-        let extra = if k > 0.0 && m > 1.0 {
-            Poisson::new(Gamma::new(k, m - 1.0).unwrap().sample(rng).max(1e-9)).unwrap().sample(rng)
-        } else {
-            0.0
-        };
-        Events::exact(k + extra, n)
+        Events::exact(bursty_count(n * lambda, m, rng), n)
     }
 
     fn history(seed: u64, n: f64, lambda: f64, m: f64) -> QuietIntervals {

@@ -13,7 +13,9 @@ use super::counts::{Clean, Events, slow_events};
 use super::dispersion::{CANARY_TERM_CAP, UNCAPPED, temper};
 use super::evidence::{ChannelState, TestOutcome, TestRun};
 use super::format;
-use super::sequential::{MixtureTest, clopper_pearson_upper, scaled_alternatives, theta_of_ratio, threshold_log};
+use super::sequential::{
+    MixtureTest, clopper_pearson_upper, log_mean_exp, scaled_alternatives, theta_of_ratio, threshold_log,
+};
 use crate::template::{Metric, MetricKind};
 
 /// Rate ratios canary/baseline the comparison looks for (from "50% worse" to "20×").
@@ -150,14 +152,11 @@ pub fn learn_baseline(st: &mut ChannelState, b: &Events) {
 
 /// ln e of test 1: the counts' comparison (cumulative and restarted), averaged with the
 /// comparison counted in bursts when that one runs (`bursts.rs`). Whether it runs is fixed
-/// at the first comparison, when both are still at e = 1, so the average is an e-process.
+/// at the first comparison, when both are still at e ≤ 1, so the average is an e-process.
 pub fn comparison_log_e(st: &ChannelState) -> f64 {
     let counts = st.comparison.log_e(RESTART_EVERY);
     match st.bursts.log_e() {
-        Some(bursts) => {
-            let max = counts.max(bursts);
-            max + (0.5 * (counts - max).exp() + 0.5 * (bursts - max).exp()).ln()
-        }
+        Some(bursts) => log_mean_exp(&[counts, bursts]),
         None => counts,
     }
 }

@@ -209,7 +209,9 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
-    use rand_distr::{Distribution, Gamma, Poisson};
+    use rand_distr::{Distribution, Poisson};
+
+    use crate::judge::tests::bursty_count;
 
     fn estimate(intervals: &[(f64, f64)]) -> f64 {
         estimate_capped(intervals, UNCAPPED)
@@ -243,18 +245,7 @@ mod tests {
     fn clustered_counts_give_the_cluster_index() {
         // Clusters of geometric size, mean 5: φ = 2·5 − 1 = 9.
         let mut rng = StdRng::seed_from_u64(2);
-        let clusters = Poisson::new(6.0).unwrap();
-        let data: Vec<(f64, f64)> = (0..400)
-            .map(|_| {
-                let k: f64 = clusters.sample(&mut rng);
-                let extra = if k > 0.0 {
-                    Poisson::new(Gamma::new(k, 4.0).unwrap().sample(&mut rng).max(1e-9)).unwrap().sample(&mut rng)
-                } else {
-                    0.0
-                };
-                (k + extra, 6000.0)
-            })
-            .collect();
+        let data: Vec<(f64, f64)> = (0..400).map(|_| (bursty_count(6.0, 5.0, &mut rng), 6000.0)).collect();
         let phi = estimate(&data);
         assert!((8.0..13.0).contains(&phi), "{phi}");
     }
@@ -277,18 +268,7 @@ mod tests {
     /// `intervals` of `requests` each, errors in geometric clusters of mean `m` at `rate`.
     fn clustered(seed: u64, intervals: usize, requests: f64, rate: f64, m: f64) -> Vec<(f64, f64)> {
         let mut rng = StdRng::seed_from_u64(seed);
-        let clusters = Poisson::new(requests * rate / m).unwrap();
-        (0..intervals)
-            .map(|_| {
-                let k: f64 = clusters.sample(&mut rng);
-                let extra = if k > 0.0 && m > 1.0 {
-                    Poisson::new(Gamma::new(k, m - 1.0).unwrap().sample(&mut rng).max(1e-9)).unwrap().sample(&mut rng)
-                } else {
-                    0.0
-                };
-                (k + extra, requests)
-            })
-            .collect()
+        (0..intervals).map(|_| (bursty_count(requests * rate / m, m, &mut rng), requests)).collect()
     }
 
     #[test]

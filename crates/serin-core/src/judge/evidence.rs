@@ -176,7 +176,7 @@ fn one() -> f64 {
     1.0
 }
 
-fn is_zero(n: &u32) -> bool {
+pub(super) fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 

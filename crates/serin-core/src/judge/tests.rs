@@ -109,6 +109,19 @@ pub(super) fn run(templates: &[Template], obs: &[IntervalObservation], ctx: Cont
     (state, out)
 }
 
+/// Bad events of one interval whose bursts start `bursts` times on average, of geometric
+/// size with mean `m` (1: independent): Poisson bursts, plus a gamma-Poisson draw of their
+/// extra events (the sizes less one sum to a negative binomial).
+pub(super) fn bursty_count(bursts: f64, m: f64, rng: &mut impl rand::Rng) -> f64 {
+    use rand_distr::{Distribution, Gamma, Poisson};
+    let k: f64 = Poisson::new(bursts).unwrap().sample(rng);
+    if k > 0.0 && m > 1.0 {
+        k + Poisson::new(Gamma::new(k, m - 1.0).unwrap().sample(rng).max(1e-9)).unwrap().sample(rng)
+    } else {
+        k
+    }
+}
+
 fn trig<'a>(j: &'a Judgement, name: &str) -> &'a TriggerVerdict {
     j.triggers.iter().find(|t| t.trigger == name).expect("trigger judged")
 }

@@ -91,6 +91,23 @@ pub fn carries_enough(oracle: &Figures) -> bool {
     oracle.p_rollback() >= MIN_DETECTION
 }
 
+/// One cell of a detection target, `what` naming it: serin rolls back ≥ [`MIN_DETECTION`]
+/// where the run carries enough (of `evidence`: requests, bursts) for the oracle to, and
+/// elsewhere never promotes. Whether it passes, and the measured line.
+pub fn detection_row(what: &str, serin: &Figures, oracle: &Figures, evidence: &str) -> (bool, String) {
+    let pct = |p: f64| format!("{:.1}%", 100.0 * p);
+    if carries_enough(oracle) {
+        return (serin.p_rollback() >= MIN_DETECTION, format!("{what}: {}", pct(serin.p_rollback())));
+    }
+    let text = format!(
+        "{what}: too few {evidence} (oracle {}), serin rolled back {}, promoted {}",
+        pct(oracle.p_rollback()),
+        pct(serin.p_rollback()),
+        pct(serin.p_promote())
+    );
+    (serin.promoted == 0, text)
+}
+
 /// Checks the targets on whatever cells `cells` holds (a target with no cell to
 /// judge it on is left out). `wall` is the grid's wall time, for the full grid only.
 pub fn targets(cells: &[CellRuns], contenders: &[Contender], wall: Option<Duration>) -> Vec<Target> {
@@ -137,18 +154,7 @@ pub fn targets(cells: &[CellRuns], contenders: &[Contender], wall: Option<Durati
             else {
                 continue;
             };
-            let (ok, text) = if carries_enough(&o) {
-                (s.p_rollback() >= MIN_DETECTION, format!("{case} {}: {}", rate_text(rate), pct(s.p_rollback())))
-            } else {
-                let text = format!(
-                    "{case} {}: too few requests (oracle {}), serin rolled back {}, promoted {}",
-                    rate_text(rate),
-                    pct(o.p_rollback()),
-                    pct(s.p_rollback()),
-                    pct(s.p_promote())
-                );
-                (s.promoted == 0, text)
-            };
+            let (ok, text) = detection_row(&format!("{case} {}", rate_text(rate)), &s, &o, "requests");
             detection_ok &= ok;
             detection.push(if ok { text } else { format!("**{text}**") });
         }

@@ -202,22 +202,15 @@ mod tests {
     #[test]
     fn no_level_one_percent_test_rolls_back_99_percent_of_bursty_3pct_canaries_at_10_req_s() {
         use rand::SeedableRng;
-        use rand_distr::{Distribution, Gamma, Poisson};
-        let (n, m, minutes, runs) = (60.0, 5.0, 39, 4000);
+        let (n, m, minutes, runs) = (60, 5.0, 39, 4000);
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        // The canary's minutes drawn as the benchmark's world draws them.
         let mut llr_of_run = |rate: f64| -> f64 {
             (0..minutes)
                 .map(|_| {
-                    let bursts: f64 = Poisson::new(n * rate / m).unwrap().sample(&mut rng);
-                    let extra = if bursts > 0.0 {
-                        Poisson::new(Gamma::new(bursts, m - 1.0).unwrap().sample(&mut rng).max(1e-9))
-                            .unwrap()
-                            .sample(&mut rng)
-                    } else {
-                        0.0
-                    };
-                    let y = (bursts + extra) as u64;
-                    ln_polya_aeppli(y, n * 0.03 / m, m) - ln_polya_aeppli(y, n * 0.005 / m, m)
+                    let y = crate::sim::world::clustered_errors(n, rate, m, &mut rng);
+                    let bursts = |p: f64| n as f64 * p / m;
+                    ln_polya_aeppli(y, bursts(0.03), m) - ln_polya_aeppli(y, bursts(0.005), m)
                 })
                 .sum()
         };

@@ -3,7 +3,7 @@
 
 use super::closed_loop::{Outcome, RunResult};
 use super::figures::{
-    Figures, MAX_EXPOSURE_RATIO, MAX_FALSE_ROLLBACK, MIN_DETECTION, Target, carries_enough, of_cell, rate_text,
+    Figures, MAX_EXPOSURE_RATIO, MAX_FALSE_ROLLBACK, MIN_DETECTION, Target, detection_row, of_cell, rate_text,
 };
 use super::grid::{Case, CellRuns, Contender};
 
@@ -78,17 +78,7 @@ pub fn targets(cells: &[CellRuns], contenders: &[Contender]) -> Vec<Target> {
             continue;
         };
         let what = format!("{} {}", cell.cell.case.name, rate_text(cell.cell.rate));
-        let (pass, text) = if carries_enough(&o) {
-            (s.p_rollback() >= MIN_DETECTION, format!("{what}: {}", pct(s.p_rollback())))
-        } else {
-            let text = format!(
-                "{what}: too few bursts (oracle {}), serin rolled back {}, promoted {}",
-                pct(o.p_rollback()),
-                pct(s.p_rollback()),
-                pct(s.p_promote())
-            );
-            (s.promoted == 0, text)
-        };
+        let (pass, text) = detection_row(&what, &s, &o, "bursts");
         ok &= pass;
         rows.push(mark(pass, text));
     }

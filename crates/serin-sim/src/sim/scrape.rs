@@ -133,14 +133,10 @@ impl World {
             .collect()
     }
 
-    /// The last of [`World::samples`]' values, found walking back from `to`: what an
-    /// instant selector or `last_over_time` reads, at the cost of the scrapes it passes
-    /// rather than of the whole range (an hour for the exact form's left edge).
-    fn last_sample(&self, arm: Arm, series: Series, pod: u32, from: SystemTime, to: SystemTime) -> Option<f64> {
-        self.last_counters(arm, series.creator, pod, from, to).map(|c| series.value.of(c))
-    }
-
-    /// The counters of the last scrape in `[from, to]` at which `creator` is non-zero.
+    /// The counters of the last scrape in `[from, to]` at which `creator` is non-zero (the
+    /// series exists), found walking back from `to`: what an instant selector or
+    /// `last_over_time` reads, at the cost of the scrapes it passes rather than of the
+    /// whole range (an hour for the exact form's left edge).
     fn last_counters(
         &self,
         arm: Arm,
@@ -167,20 +163,10 @@ impl World {
         let pods = self.scenario().scrape.pods.max(1);
         let mut sums: Option<Vec<f64>> = None;
         for pod in 0..pods {
-            let Some(right) =
-                t.checked_sub(LOOKBACK).and_then(|from| self.last_counters(arm, Quantity::Requests, pod, from, t))
-            else {
-                continue;
-            };
-            let Some(edge) = t.checked_sub(window) else { continue };
-            let from = edge.checked_sub(EDGE_LOOKBACK).unwrap_or(edge);
-            let left = self.last_counters(arm, Quantity::Requests, pod, from, edge);
+            let Some((right, left)) = self.edges(arm, Quantity::Requests, pod, t, window) else { continue };
             let sums = sums.get_or_insert_with(|| vec![0.0; values.len()]);
-            for (sum, q) in sums.iter_mut().zip(values) {
-                let (r, l) = (q.of(right), left.map_or(0.0, |c| q.of(c)));
-                // A counter that went down was reset, as in `delta`.
-                let v = if r >= l { r - l } else { r };
-                *sum += v / f64::from(pods);
+            for (sum, &q) in sums.iter_mut().zip(values) {
+                *sum += grown(q, right, left) / f64::from(pods);
             }
         }
         sums
@@ -230,12 +216,25 @@ impl World {
     }
 
     fn delta(&self, arm: Arm, series: Series, pod: u32, t: SystemTime, window: Duration) -> Option<f64> {
-        let right = self.last_sample(arm, series, pod, t.checked_sub(LOOKBACK)?, t)?;
+        let (right, left) = self.edges(arm, series.creator, pod, t, window)?;
+        Some(grown(series.value, right, left))
+    }
+
+    /// The exact form's edges for `pod`: the last scrape at `t` (within the lookback) at
+    /// which `creator` is non-zero, and the last one at or before `t − window` (within an
+    /// hour), if the series existed then.
+    fn edges(
+        &self,
+        arm: Arm,
+        creator: Quantity,
+        pod: u32,
+        t: SystemTime,
+        window: Duration,
+    ) -> Option<(&Counters, Option<&Counters>)> {
+        let right = self.last_counters(arm, creator, pod, t.checked_sub(LOOKBACK)?, t)?;
         let edge = t.checked_sub(window)?;
         let from = edge.checked_sub(EDGE_LOOKBACK).unwrap_or(edge);
-        let left = self.last_sample(arm, series, pod, from, edge).unwrap_or(0.0);
-        // A counter that went down was reset: its value since the reset is what is known.
-        Some(if right >= left { right - left } else { right })
+        Some((right, self.last_counters(arm, creator, pod, from, edge)))
     }
 
     /// Prometheus 2.x `extrapolatedRate` for a counter, not divided by the range.
@@ -273,6 +272,13 @@ impl World {
         }
         Some(result * (sampled + to_start + to_end) / sampled)
     }
+}
+
+/// How much `q` grew between the edges (0 before the series existed); a counter that went
+/// down was reset, and its value since the reset is what is known.
+fn grown(q: Quantity, right: &Counters, left: Option<&Counters>) -> f64 {
+    let (r, l) = (q.of(right), left.map_or(0.0, |c| q.of(c)));
+    if r >= l { r - l } else { r }
 }
 
 #[cfg(test)]

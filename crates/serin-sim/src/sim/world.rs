@@ -263,7 +263,7 @@ fn version_tick(phase: Option<(&VersionPhase, &LatencyModel)>, requests: u64, rn
 /// mean `cluster` (clusters ~ Binomial(requests, rate/cluster); the sum of k geometric
 /// sizes is k plus a negative binomial, drawn as a gamma-Poisson mixture), never more
 /// than the requests.
-fn clustered_errors(requests: u64, rate: f64, cluster: f64, rng: &mut StdRng) -> u64 {
+pub(crate) fn clustered_errors(requests: u64, rate: f64, cluster: f64, rng: &mut StdRng) -> u64 {
     if cluster <= 1.0 || rate >= 1.0 {
         return binomial(requests, rate, rng);
     }
